@@ -1,0 +1,99 @@
+"""The `switchgear` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from switchgear.config.load import ConfigError, load_config
+
+
+def _run(coro) -> None:  # type: ignore[no-untyped-def]
+    try:
+        import uvloop
+
+        uvloop.run(coro)
+    except ImportError:  # pragma: no cover - uvloop is a dependency; stay usable without it
+        asyncio.run(coro)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from switchgear.config.defaults import default_config
+    from switchgear.serve import serve_forever
+
+    generated = None
+    try:
+        if args.config:
+            cfg = load_config(args.config)
+        else:
+            cfg, generated = default_config()
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 2
+    try:
+        _run(serve_forever(cfg, args.host, args.port, generated))
+    except OSError as e:
+        print(f"switchgear: cannot listen: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(args.path)
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 1
+    print(f"{args.path}: OK ({len(cfg.providers)} providers, {len(cfg.models)} models, {len(cfg.auth.keys)} client keys)")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from switchgear.simulator import Simulator, SimulatorConfig
+
+    async def main() -> None:
+        sim = Simulator(SimulatorConfig(latency_ms=args.latency_ms, tokens_per_second=args.tokens_per_second,
+                                        error_rate=args.error_rate, rate_limit_rate=args.rate_limit_rate))
+        host, port = await sim.start(args.host, args.port)
+        print(f"Switchgear simulator (all wire formats) on http://{host}:{port}", flush=True)
+        await asyncio.Event().wait()
+
+    try:
+        _run(main())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchgear", description="AI inference gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="run the gateway (no --config: embedded defaults)")
+    s.add_argument("--config", "-c", help="YAML config file")
+    s.add_argument("--host", help="listen address (default from config: 127.0.0.1)")
+    s.add_argument("--port", type=int, help="listen port (default from config: 4000)")
+    s.set_defaults(func=cmd_serve)
+    c = sub.add_parser("check-config", help="validate a config file; lists every problem")
+    c.add_argument("path")
+    c.set_defaults(func=cmd_check_config)
+    m = sub.add_parser("simulate", help="run the provider simulator on its own")
+    m.add_argument("--host", default="127.0.0.1")
+    m.add_argument("--port", type=int, default=9000)
+    m.add_argument("--latency-ms", type=float, default=0.0)
+    m.add_argument("--tokens-per-second", type=float, default=0.0)
+    m.add_argument("--error-rate", type=float, default=0.0)
+    m.add_argument("--rate-limit-rate", type=float, default=0.0)
+    m.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Load, interpolate and validate a config file, reporting *every* error with the
+dotted path of the offending key (``providers[1].timeouts.connect: expected float``).
+
+msgspec stops at the first error, so the tree is walked struct by struct: unknown
+and missing keys are collected per object, then each field value is converted on
+its own. Cross-references (a deployment naming an unknown provider, a vendor not in
+the catalog) are checked afterwards, against the catalog.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any, Mapping
+
+import msgspec
+import yaml
+
+from switchgear.config.schema import Config, ProviderConfig
+from switchgear.providers.catalog import load_catalog
+
+
+class ConfigError(Exception):
+    """One or more problems in a config; ``problems`` are "path: message" lines."""
+
+    def __init__(self, problems: list[str], source: str = "config") -> None:
+        self.problems = problems
+        self.source = source
+        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems))
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def interpolate(node: Any, env: Mapping[str, str], path: str, problems: list[str]) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string of the tree."""
+    if isinstance(node, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(f"{path or '<root>'}: environment variable {name} is not set")
+            return ""
+
+        return _ENV.sub(sub, node) if "${" in node else node
+    if isinstance(node, dict):
+        return {k: interpolate(v, env, _join(path, str(k)), problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [interpolate(v, env, f"{path}[{i}]", problems) for i, v in enumerate(node)]
+    return node
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _struct_type(tp: Any) -> type[msgspec.Struct] | None:
+    """The Struct class inside ``tp`` (``S``, ``S | None``), if any."""
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return tp
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if isinstance(arg, type) and issubclass(arg, msgspec.Struct):
+                return arg
+    return None
+
+
+def _validate(value: Any, tp: Any, path: str, problems: list[str]) -> None:
+    struct = _struct_type(tp)
+    if struct is not None and isinstance(value, dict):
+        fields = {f.encode_name: f for f in msgspec.structs.fields(struct)}
+        for key in value:
+            if key not in fields:
+                problems.append(f"{_join(path, str(key))}: unknown key (allowed: {', '.join(sorted(fields))})")
+        for name, f in fields.items():
+            if name in value:
+                _validate(value[name], f.type, _join(path, name), problems)
+            elif f.required:
+                problems.append(f"{_join(path, name)}: required key is missing")
+        return
+    origin = typing.get_origin(tp)
+    if origin in (tuple, list) and isinstance(value, list):
+        args = typing.get_args(tp)
+        item = args[0] if args else Any
+        if _struct_type(item) is not None:
+            for i, v in enumerate(value):
+                _validate(v, item, f"{path}[{i}]", problems)
+            return
+    try:
+        msgspec.convert(value, tp, strict=True)
+    except msgspec.ValidationError as e:
+        detail = str(e)
+        at = detail.rfind(" - at `$")
+        if at >= 0:  # a nested path inside a plain container
+            inner = detail[at + 8 : -1]
+            detail, path = detail[:at], path + inner
+        problems.append(f"{path or '<root>'}: {detail}")
+
+
+def _check_references(cfg: Config, problems: list[str]) -> None:
+    catalog = load_catalog()
+    seen: set[str] = set()
+    for i, p in enumerate(cfg.providers):
+        at = f"providers[{i}]"
+        if p.name in seen:
+            problems.append(f"{at}.name: duplicate provider name '{p.name}'")
+        seen.add(p.name)
+        vendor = catalog.get(p.vendor)
+        if vendor is None:
+            problems.append(f"{at}.vendor: unknown vendor '{p.vendor}' (known: {', '.join(sorted(catalog))})")
+            continue
+        if p.vendor != "simulator" and not (p.base_url or vendor.base_url):
+            problems.append(f"{at}.base_url: required for vendor '{p.vendor}'")
+        if p.base_url and not re.match(r"^https?://[^/\s]+", p.base_url):
+            problems.append(f"{at}.base_url: must be an http:// or https:// URL, got '{p.base_url}'")
+        if p.vendor == "azure" and not p.api_version:
+            problems.append(f"{at}.api_version: required for vendor 'azure' (e.g. 2024-10-21)")
+        if p.vendor == "bedrock":
+            if not p.region:
+                problems.append(f"{at}.region: required for vendor 'bedrock' (e.g. us-east-1)")
+        elif p.region or p.aws_access_key_id or p.aws_secret_access_key:
+            problems.append(f"{at}: AWS settings are only valid for vendor 'bedrock'")
+        if p.format and p.vendor != "simulator":
+            problems.append(f"{at}.format: only the 'simulator' vendor takes a format (it is fixed by the vendor)")
+        if p.simulator is not None and p.vendor != "simulator":
+            problems.append(f"{at}.simulator: only valid for vendor 'simulator'")
+        for name, t in (("connect", p.timeouts.connect), ("first_token", p.timeouts.first_token),
+                        ("idle", p.timeouts.idle), ("total", p.timeouts.total)):
+            if t <= 0:
+                problems.append(f"{at}.timeouts.{name}: must be > 0")
+        if p.max_connections < 1:
+            problems.append(f"{at}.max_connections: must be >= 1")
+    names: set[str] = set()
+    for i, m in enumerate(cfg.models):
+        at = f"models[{i}]"
+        if m.name in names:
+            problems.append(f"{at}.name: duplicate model name '{m.name}'")
+        names.add(m.name)
+        if not m.deployments:
+            problems.append(f"{at}.deployments: at least one deployment is required")
+        for j, d in enumerate(m.deployments):
+            if d.provider not in seen:
+                problems.append(f"{at}.deployments[{j}].provider: unknown provider '{d.provider}'")
+    if not 0 < cfg.server.port < 65536 and cfg.server.port != 0:
+        problems.append("server.port: must be between 1 and 65535")
+    if cfg.server.max_body_bytes < 1024:
+        problems.append("server.max_body_bytes: must be at least 1024")
+    for i, k in enumerate(cfg.auth.keys):
+        if len(k.key) < 8:
+            problems.append(f"auth.keys[{i}].key: too short (at least 8 characters)")
+
+
+def parse_config(data: Any, source: str = "config", env: Mapping[str, str] | None = None) -> Config:
+    """Validate a YAML-loaded tree; raises ConfigError listing every problem."""
+    problems: list[str] = []
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"<root>: expected a mapping, got {type(data).__name__}"], source)
+    data = interpolate(data, os.environ if env is None else env, "", problems)
+    data.pop("source", None)
+    _validate(data, Config, "", problems)
+    if problems:
+        raise ConfigError(problems, source)
+    cfg = msgspec.convert({**data, "source": source}, Config, strict=True)
+    _check_references(cfg, problems)
+    if problems:
+        raise ConfigError(problems, source)
+    return cfg
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError([f"cannot read: {e.strerror or e}"], str(p)) from None
+    except UnicodeDecodeError:
+        raise ConfigError(["file is not valid UTF-8"], str(p)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError([f"{where}invalid YAML: {getattr(e, 'problem', None) or e}"], str(p)) from None
+    return parse_config(data, str(p), env)
+
+
+def provider_by_name(cfg: Config) -> dict[str, ProviderConfig]:
+    return {p.name: p for p in cfg.providers}

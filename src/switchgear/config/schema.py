@@ -1,0 +1,104 @@
+"""The configuration file's schema. Unknown keys are errors everywhere.
+
+Parsed once at start into immutable values; a reload builds a new snapshot.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = 4000
+    max_body_bytes: int = 10 * 1024 * 1024
+    # Seconds a client may take to send its request head (slow-loris guard).
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 75.0
+
+
+class ClientKey(_Strict):
+    """A client key listed in config: the embedded, config-only identity mode."""
+
+    key: str
+    name: str = "default"
+
+
+class AuthConfig(_Strict):
+    keys: tuple[ClientKey, ...] = ()
+
+
+class Timeouts(_Strict):
+    connect: float = 10.0
+    first_token: float = 120.0  # time to the first response byte (and first event when streaming)
+    idle: float = 120.0  # longest silence between stream chunks
+    total: float = 900.0
+
+
+class SimulatorSettings(_Strict):
+    """Knobs of the built-in simulator (see switchgear.simulator)."""
+
+    latency_ms: float = 0.0
+    first_token_ms: float = 0.0
+    tokens_per_second: float = 0.0
+    reply_tokens: int = 24
+    error_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    retry_after_s: float = 1.0
+    drop_stream_rate: float = 0.0
+    seed: int | None = None
+
+
+class ProviderConfig(_Strict):
+    name: str
+    vendor: str
+    base_url: str | None = None  # default from the catalog
+    api_key: str | None = None
+    headers: dict[str, str] = {}
+    timeouts: Timeouts = Timeouts()
+    max_connections: int = 256
+    # Policy for canonical parameters the vendor cannot honour, and for unknown fields.
+    unsupported_params: Literal["reject", "drop"] | None = None
+    extra_params: Literal["reject", "drop", "pass"] | None = None
+    # Azure OpenAI
+    api_version: str | None = None
+    # AWS Bedrock
+    region: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    aws_session_token: str | None = None
+    # Anthropic requires max_tokens; used when a client did not send one.
+    default_max_tokens: int | None = None
+    # The simulator vendor: which wire format it speaks, and its behaviour.
+    format: Literal["openai_chat", "anthropic_messages", "gemini", "bedrock_converse"] | None = None
+    simulator: SimulatorSettings | None = None
+
+
+class DeploymentConfig(_Strict):
+    provider: str
+    model: str
+
+
+class ModelConfig(_Strict):
+    name: str
+    deployments: tuple[DeploymentConfig, ...]
+    kind: Literal["chat", "embeddings"] = "chat"
+    description: str | None = None
+
+
+class Config(_Strict):
+    server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
+    providers: tuple[ProviderConfig, ...] = ()
+    models: tuple[ModelConfig, ...] = ()
+    # Where this config came from (a path, or "embedded defaults"); not a YAML key.
+    source: str = "embedded defaults"
+
+    def to_builtins(self) -> Any:
+        return msgspec.to_builtins(self)

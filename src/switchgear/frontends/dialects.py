@@ -1,0 +1,84 @@
+"""The client dialects Switchgear speaks, as uniform objects the pipeline uses.
+
+A dialect bundles its frontend module (client side) with the wire format of the
+same name (provider side), which is what makes pass-through possible: when the
+upstream speaks the client's dialect, bodies pass with only the model rewritten.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, Callable
+
+from switchgear.core.context import RequestContext
+from switchgear.core.errors import GatewayError
+from switchgear.core.types import ChatRequest, ChatResponse
+from switchgear.frontends import anthropic_messages as anthropic_frontend
+from switchgear.frontends import openai_chat as openai_frontend
+
+
+class Dialect:
+    __slots__ = ("name", "endpoint", "native_format", "frontend", "parse_body", "to_canonical",
+                 "render_response", "render_error", "wants_usage", "_renderer", "_passthrough")
+
+    def __init__(
+        self,
+        name: str,
+        endpoint: str,
+        native_format: str,
+        frontend: ModuleType,
+        wants_usage: Callable[[dict[str, Any]], bool],
+        renderer: Callable[[RequestContext], Any],
+        passthrough: Callable[[ModuleType, RequestContext], Any],
+    ) -> None:
+        self.name = name
+        self.endpoint = endpoint  # metrics label
+        self.native_format = native_format  # the wire format that needs no translation
+        self.frontend = frontend
+        self.parse_body: Callable[[bytes], dict[str, Any]] = frontend.parse_body
+        self.to_canonical: Callable[[dict[str, Any]], ChatRequest] = frontend.to_canonical
+        self.render_response: Callable[[ChatResponse, str], bytes] = frontend.render_response
+        self.render_error: Callable[[GatewayError], tuple[int, list[tuple[str, str]], bytes]] = frontend.render_error
+        self.wants_usage = wants_usage
+        self._renderer = renderer
+        self._passthrough = passthrough
+
+    def stream_renderer(self, ctx: RequestContext) -> Any:
+        return self._renderer(ctx)
+
+    def passthrough_stream(self, fmt: ModuleType, ctx: RequestContext) -> Any:
+        return self._passthrough(fmt, ctx)
+
+    def stream_error_frame(self, err: GatewayError) -> bytes:
+        """The terminal error event for a stream that broke after it started."""
+        return self._renderer_for_errors.error(err)
+
+    @property
+    def _renderer_for_errors(self) -> Any:
+        return self.frontend.StreamRenderer("error") if self.name == "anthropic" else self.frontend.StreamRenderer("error", False)
+
+
+def _openai_wants_usage(raw: dict[str, Any]) -> bool:
+    opts = raw.get("stream_options")
+    return isinstance(opts, dict) and opts.get("include_usage") is True
+
+
+OPENAI = Dialect(
+    "openai",
+    "chat",
+    "openai_chat",
+    openai_frontend,
+    _openai_wants_usage,
+    lambda ctx: openai_frontend.StreamRenderer(ctx.model, ctx.include_usage),
+    lambda fmt, ctx: fmt.PassthroughStream(client_wants_usage=ctx.include_usage),
+)
+
+ANTHROPIC = Dialect(
+    "anthropic",
+    "messages",
+    "anthropic_messages",
+    anthropic_frontend,
+    lambda raw: True,  # Anthropic streams always carry usage
+    lambda ctx: anthropic_frontend.StreamRenderer(ctx.model),
+    lambda fmt, ctx: fmt.PassthroughStream(),
+)

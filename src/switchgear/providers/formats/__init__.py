@@ -1,0 +1,1 @@
+"""Wire-format modules, one per upstream dialect; see ``base.py`` for the protocol."""

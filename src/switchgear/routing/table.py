@@ -1,0 +1,56 @@
+"""Model names to ordered candidate deployments: a pure function of config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from switchgear.providers.formats.base import Target
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One (provider, upstream model) pair, ready to call: built once per config."""
+
+    name: str  # "provider/model", shown in headers and metrics
+    provider: str
+    target: Target
+    fmt: Any  # the wire-format module (providers.formats.*)
+    pool: Any  # transport.client.UpstreamPool for the provider's origin
+    connect_timeout: float
+    first_token_timeout: float
+    idle_timeout: float
+    total_timeout: float
+    signer: Any = None  # callable(UpstreamRequest) -> UpstreamRequest, for SigV4
+    # Response headers naming this deployment, pre-built once.
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoute:
+    name: str  # the client-facing model name
+    kind: Literal["chat", "embeddings"]
+    deployments: tuple[Deployment, ...]
+
+
+class RouteTable:
+    """Exact model names, then ``prefix/*`` wildcard entries (the suffix is passed on)."""
+
+    __slots__ = ("exact", "wildcards")
+
+    def __init__(self, routes: list[ModelRoute], wildcards: list[tuple[str, ModelRoute]]) -> None:
+        self.exact = {r.name: r for r in routes}
+        self.wildcards = wildcards
+
+    def names(self) -> list[str]:
+        return list(self.exact)
+
+    def lookup(self, model: str) -> tuple[ModelRoute, str | None] | None:
+        """The route for ``model`` and, for a wildcard match, the upstream model name."""
+        route = self.exact.get(model)
+        if route is not None:
+            return route, None
+        for prefix, wroute in self.wildcards:
+            if model.startswith(prefix) and len(model) > len(prefix):
+                return wroute, model[len(prefix):]
+        return None

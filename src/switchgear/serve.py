@@ -1,0 +1,108 @@
+"""Run the gateway: start embedded simulators, build the runtime, listen, drain.
+
+Shutdown (SIGINT/SIGTERM): /ready turns 503, the listener closes, requests in
+flight get up to ``drain_seconds`` to finish, then upstream pools close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import msgspec
+
+from switchgear.app import Gateway
+from switchgear.config.schema import Config, ProviderConfig
+from switchgear.http.server import ServerLimits, start_server
+from switchgear.runtime import build_runtime, provider_format
+from switchgear.providers.catalog import load_catalog
+
+
+@dataclass(slots=True)
+class Running:
+    gateway: Gateway
+    server: asyncio.AbstractServer
+    host: str
+    port: int
+    simulators: list = field(default_factory=list)
+
+    async def stop(self, drain_seconds: float = 10.0) -> None:
+        self.gateway.ready = False
+        self.server.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + drain_seconds
+        while self.gateway.inflight and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        await self.gateway.runtime.aclose()
+        for sim in self.simulators:
+            await sim.stop()
+
+
+_SIM_PREFIX = {"openai_chat": "/v1"}
+
+
+async def start_simulators(cfg: Config) -> tuple[Config, list]:
+    """Start a local simulator for every simulator provider that has no base_url."""
+    from switchgear.simulator import Simulator, SimulatorConfig
+
+    sims = []
+    providers: list[ProviderConfig] = []
+    for p in cfg.providers:
+        if p.vendor == "simulator" and not p.base_url:
+            settings = msgspec.to_builtins(p.simulator) if p.simulator else {}
+            sim = Simulator(msgspec.convert(settings, SimulatorConfig))
+            host, port = await sim.start("127.0.0.1", 0)
+            sims.append(sim)
+            fmt = provider_format(p, load_catalog()[p.vendor])
+            p = msgspec.structs.replace(p, base_url=f"http://{host}:{port}{_SIM_PREFIX.get(fmt, '')}")
+        providers.append(p)
+    return msgspec.structs.replace(cfg, providers=tuple(providers)), sims
+
+
+async def start(cfg: Config, host: str | None = None, port: int | None = None) -> Running:
+    cfg, sims = await start_simulators(cfg)
+    gateway = Gateway(build_runtime(cfg))
+    s = cfg.server
+    limits = ServerLimits(max_body_bytes=s.max_body_bytes, header_timeout=s.header_timeout,
+                          keepalive_timeout=s.keepalive_timeout)
+    server = await start_server(gateway.handle, host or s.host, s.port if port is None else port, limits)
+    bound = server.sockets[0].getsockname()
+    return Running(gateway, server, bound[0], bound[1], sims)
+
+
+def banner(running: Running, generated_key: str | None, out: TextIO) -> None:
+    cfg = running.gateway.runtime.config
+    url = f"http://{running.host}:{running.port}"
+    w = out.write
+    w(f"Switchgear listening on {url}  (config: {cfg.source})\n")
+    for p in cfg.providers:
+        label = "  [SIMULATOR — not a real model]" if p.vendor == "simulator" else ""
+        w(f"  provider {p.name:<16} {p.vendor:<12} {p.base_url or ''}{label}\n")
+    for m in cfg.models:
+        deps = ", ".join(f"{d.provider}/{d.model}" for d in m.deployments)
+        w(f"  model    {m.name:<16} {m.kind:<10} -> {deps}\n")
+    if generated_key:
+        w(f"Client key (generated for this run; set SWITCHGEAR_API_KEY to fix it): {generated_key}\n")
+    elif cfg.auth.keys:
+        w(f"Client keys: {len(cfg.auth.keys)} configured ({', '.join(k.name for k in cfg.auth.keys)})\n")
+    else:
+        w("WARNING: no client keys configured: every model request will be refused (401)\n")
+    w(f"Try:  OPENAI_BASE_URL={url}/v1 OPENAI_API_KEY=<key> python -c \"import openai; "
+      f"print(openai.OpenAI().chat.completions.create(model='{cfg.models[0].name if cfg.models else 'MODEL'}', "
+      f"messages=[{{'role':'user','content':'hello'}}]).choices[0].message.content)\"\n")
+    out.flush()
+
+
+async def serve_forever(cfg: Config, host: str | None, port: int | None, generated_key: str | None) -> None:
+    running = await start(cfg, host, port)
+    banner(running, generated_key, sys.stdout)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    sys.stdout.write("Switchgear: draining and shutting down\n")
+    await running.stop()
