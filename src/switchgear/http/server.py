@@ -269,8 +269,9 @@ class Responder:
 class _Connection(asyncio.Protocol):
     __slots__ = (
         "_server", "_loop", "_handler", "_limits", "_parser", "_transport", "_client",
-        "_lost", "_must_close", "_reading_done", "_draining",
-        "_pstate", "_url", "_headers", "_nheaders", "_head_bytes", "_chunks", "_body_len",
+        "_lost", "_must_close", "_closing", "_reading_done", "_draining",
+        "_pstate", "_url", "_headers", "_nheaders", "_head_bytes", "_head_raw", "_began",
+        "_chunks", "_body_len",
         "_req", "_req_keep", "_req_head", "_req_http10", "_continue_pending",
         "_queue", "_task", "_responder", "_read_paused",
         "_write_paused", "_drain_waiter",
@@ -286,14 +287,17 @@ class _Connection(asyncio.Protocol):
         self._transport: Any = None
         self._client: tuple[str, int] | None = None
         self._lost = False
-        self._must_close = False  # the server wants this connection gone after the response
+        self._must_close = False  # close after the current response; queued requests are dropped
+        self._closing = False  # close has been initiated
         self._reading_done = False  # no further request will be parsed
         self._draining = False  # discarding an upload we refused (lingering close)
         self._pstate = _S_BETWEEN
         self._url = b""
         self._headers: dict[str, str] = {}
         self._nheaders = 0
-        self._head_bytes = 0
+        self._head_bytes = 0  # url + completed header lines of the head being read
+        self._head_raw = 0  # raw bytes of later packets while the head was still incomplete
+        self._began = False  # a message began in the packet being fed
         self._chunks: list[bytes] = []
         self._body_len = 0
         self._req: Request | None = None  # request whose body is being read
@@ -327,9 +331,11 @@ class _Connection(asyncio.Protocol):
         self._wdeadline = 0.0
         self._server._connections.discard(self)
         self._queue.clear()
+        in_write = False
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            waiter.set_result(None)  # the handler's write() raises ClientDisconnected
+            in_write = True
         responder = self._responder
         if responder is not None and responder._state in (_R_NEW, _R_STREAMING):
             callbacks = responder._callbacks
@@ -339,7 +345,7 @@ class _Connection(asyncio.Protocol):
                         cb()
                     except Exception:
                         _log.exception("on_disconnect callback failed")
-            elif self._task is not None:
+            elif self._task is not None and not in_write:
                 # Nobody can be answered and nobody asked to be told: stop the work.
                 self._task.cancel()
 
@@ -358,7 +364,7 @@ class _Connection(asyncio.Protocol):
 
     async def _drain(self) -> None:
         waiter = self._drain_waiter
-        if waiter is None:
+        if waiter is None or waiter.done():
             waiter = self._drain_waiter = self._loop.create_future()
         await waiter
         if self._lost:
@@ -380,14 +386,18 @@ class _Connection(asyncio.Protocol):
             self._stop_reading()
         except httptools.HttpParserError:
             if self._pstate == _S_BODY and self._req is not None:
-                self._body_failed("malformed request body")
+                self._body_failed(InvalidRequest("malformed request body (chunked encoding)"))
             else:
                 self._bad_request(_MALFORMED)
         else:
             if self._pstate == _S_HEAD:
-                self._head_bytes += len(data)
-                if self._head_bytes > self._limits.max_header_bytes:
-                    self._bad_request(_HEAD_TOO_LARGE)
+                # Bounds what httptools buffers for a header line that never ends.
+                if self._began:
+                    self._began = False
+                else:
+                    self._head_raw += len(data)
+                    if self._head_raw > self._limits.max_header_bytes:
+                        self._bad_request(_HEAD_TOO_LARGE)
 
     def eof_received(self) -> bool | None:
         # A client's FIN is taken as "gone" (cancels upstream work); half-closed
@@ -402,6 +412,8 @@ class _Connection(asyncio.Protocol):
         self._headers = {}
         self._nheaders = 0
         self._head_bytes = 0
+        self._head_raw = 0
+        self._began = True
         self._arm(_P_HEAD, self._limits.header_timeout)
 
     def on_url(self, url: bytes) -> None:
@@ -496,9 +508,8 @@ class _Connection(asyncio.Protocol):
             chunks.clear()
         if not self._req_keep:
             self._reading_done = True
+        self._phase = _P_NONE  # the handler owns the time now
         self._enqueue(req)
-        if self._task is not None or self._queue:
-            self._phase = _P_NONE  # the handler owns the time now
 
     # -- request dispatch --
 
@@ -551,9 +562,7 @@ class _Connection(asyncio.Protocol):
                         self._abort()
                 responder._state = _R_RETIRED
                 self._responder = None
-                if self._lost or self._must_close:
-                    return
-                if not queue:
+                if self._lost or self._must_close or not queue:
                     return
                 entry = queue.popleft()
                 if self._read_paused and len(queue) < self._limits.max_pipelined // 2:
@@ -580,7 +589,9 @@ class _Connection(asyncio.Protocol):
 
     def _idle(self) -> None:
         """The handler finished and nothing is queued: wait for the next request."""
-        if self._must_close or (self._reading_done and not self._draining):
+        if self._closing:
+            return
+        if self._must_close or self._reading_done:
             self._close()
             return
         if self._continue_pending:
@@ -599,15 +610,14 @@ class _Connection(asyncio.Protocol):
         self._continue_pending = False
         self._reading_done = True
         self._draining = True
-        self._must_close = True
         self._phase = _P_NONE
         self._req_keep = False
         self._enqueue(req)
 
-    def _body_failed(self, reason: str) -> None:
+    def _body_failed(self, error: GatewayError) -> None:
         req = self._req
         assert req is not None
-        req.error = InvalidRequest(reason)
+        req.error = error
         self._chunks.clear()
         self._refuse_body(req)
 
@@ -617,7 +627,6 @@ class _Connection(asyncio.Protocol):
             return
         self._reading_done = True
         self._draining = True
-        self._must_close = True
         self._phase = _P_NONE
         self._enqueue(reply)
 
@@ -630,12 +639,16 @@ class _Connection(asyncio.Protocol):
         """Close after what was written is flushed. If we refused an upload, keep
         reading (and discarding) for a while so the client sees our reply rather
         than a reset."""
-        if self._lost:
+        if self._lost or self._closing:
             return
+        self._closing = True
         self._must_close = True
         if self._draining and self._transport.can_write_eof():
             self._transport.write_eof()
             self._arm(_P_LINGER, _LINGER)
+            if self._read_paused:
+                self._read_paused = False
+                self._transport.resume_reading()
             if self._write_paused:
                 self._wdeadline = self._loop.time() + self._limits.send_timeout
         else:
@@ -674,17 +687,10 @@ class _Connection(asyncio.Protocol):
             return
         self._phase = _P_NONE
         if phase == _P_BODY and self._req is not None:
-            # The request head is fine: let the handler render the error.
-            self._parser = httptools.HttpRequestParser(self)  # drop the half-read body
-            self._body_failed("request body not received in time")
-            self._req_keep = False
-            err = self._queue[-1] if self._queue else None
-            if isinstance(err, tuple) and err[0].error is not None:
-                err[0].error = InvalidRequest(
-                    "request body not received in time", status=408, code="request_timeout"
-                )
-            elif self._task is not None and self._responder is None:
-                pass
+            # The head was fine: the handler renders the error, then we close.
+            self._body_failed(
+                InvalidRequest("request body not received in time", status=408, code="request_timeout")
+            )
             return
         # Slow head, idle keep-alive, or linger over: just go.
         self._transport.close() if phase == _P_LINGER else self._abort()

@@ -7,8 +7,8 @@ Translation decisions, all deliberate:
 
 - ``system``/``developer`` messages are hoisted, in order, into the top-level ``system``
   array (text blocks, ``cache_control`` kept). With ``options.mid_conversation_system``
-  a system message that comes after the first turn stays in place as a
-  ``{"role": "system"}`` message instead (Claude Opus 4.8 and later accept that).
+  a system message that directly follows a user turn stays in place as a
+  ``{"role": "system"}`` message instead (Claude Opus 4.8 and later accept that there).
 - Consecutive ``tool`` messages become one user message of ``tool_result`` blocks; a
   user message right after them is merged into it, after the results (Anthropic wants
   results first and merges consecutive user turns anyway).
@@ -62,8 +62,8 @@ from switchgear.core.types import (
     ImagePart,
     Message,
     Part,
-    ReasoningDelta,
     Reasoning,
+    ReasoningDelta,
     RedactedThinkingPart,
     StreamError,
     StreamEvent,
@@ -71,6 +71,7 @@ from switchgear.core.types import (
     TextDelta,
     TextPart,
     ThinkingPart,
+    Tool,
     ToolCallDelta,
     ToolCallPart,
     ToolResultPart,
@@ -186,7 +187,7 @@ def _messages(msgs: list[Message], mid_system: bool) -> tuple[list[dict[str, Any
         where = f"messages[{i}]"
         if role == "system" or role == "developer":
             blocks = [_system_block(p, where) for p in m.parts]
-            if out and mid_system:
+            if mid_system and out and out[-1]["role"] == "user":  # Anthropic's placement rule
                 out.append({"role": "system", "content": blocks})
                 results_turn = None
             else:
@@ -218,7 +219,8 @@ def _messages(msgs: list[Message], mid_system: bool) -> tuple[list[dict[str, Any
 def _compact(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     """A lone plain text block is sent as a string, as clients usually write it."""
     if len(blocks) == 1 and blocks[0]["type"] == "text" and len(blocks[0]) == 2:
-        return blocks[0]["text"]  # type: ignore[no-any-return]
+        text: str = blocks[0]["text"]
+        return text
     return blocks
 
 
@@ -229,36 +231,34 @@ def _text_block(p: TextPart) -> dict[str, Any]:
 
 
 def _system_block(p: Part, where: str) -> dict[str, Any]:
-    if type(p) is TextPart:
+    if isinstance(p, TextPart):
         return _text_block(p)
     raise UnsupportedParameter(f"{where}: Anthropic system prompts take only text, not {p.__struct_config__.tag}", param=where)
 
 
 def _user_block(p: Part, where: str) -> dict[str, Any]:
-    kind = type(p)
-    if kind is TextPart:
-        return _text_block(p)  # type: ignore[arg-type]
-    if kind is ImagePart:
-        return _image(p, where)  # type: ignore[arg-type]
-    if kind is ToolResultPart:
+    if isinstance(p, TextPart):
+        return _text_block(p)
+    if isinstance(p, ImagePart):
+        return _image(p, where)
+    if isinstance(p, ToolResultPart):
         return _tool_result(p, where)
     raise InvalidRequest(f"{where}: a user message cannot contain {p.__struct_config__.tag} content", param=where)
 
 
 def _assistant_block(p: Part, where: str) -> dict[str, Any] | None:
-    kind = type(p)
-    if kind is TextPart:
-        return _text_block(p)  # type: ignore[arg-type]
-    if kind is ThinkingPart:
-        if not p.signature:  # type: ignore[union-attr]
+    if isinstance(p, TextPart):
+        return _text_block(p)
+    if isinstance(p, ThinkingPart):
+        if not p.signature:
             return None  # unsigned reasoning from another vendor: Anthropic rejects it
-        return {"type": "thinking", "thinking": p.text, "signature": p.signature}  # type: ignore[union-attr]
-    if kind is RedactedThinkingPart:
-        return {"type": "redacted_thinking", "data": p.data}  # type: ignore[union-attr]
-    if kind is ToolCallPart:
-        return {"type": "tool_use", "id": p.id, "name": p.name, "input": _tool_input(p, where)}  # type: ignore[arg-type,union-attr]
-    if kind is ImagePart:
-        return _image(p, where)  # type: ignore[arg-type]
+        return {"type": "thinking", "thinking": p.text, "signature": p.signature}
+    if isinstance(p, RedactedThinkingPart):
+        return {"type": "redacted_thinking", "data": p.data}
+    if isinstance(p, ToolCallPart):
+        return {"type": "tool_use", "id": p.id, "name": p.name, "input": _tool_input(p, where)}
+    if isinstance(p, ImagePart):
+        return _image(p, where)
     raise InvalidRequest(f"{where}: an assistant message cannot contain {p.__struct_config__.tag} content", param=where)
 
 
@@ -278,11 +278,11 @@ def _tool_input(p: ToolCallPart, where: str) -> dict[str, Any]:
 
 
 def _tool_result(p: Part, where: str) -> dict[str, Any]:
-    if type(p) is not ToolResultPart:
+    if not isinstance(p, ToolResultPart):
         raise InvalidRequest(f"{where}: a tool message must contain only tool results", param=where)
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": p.tool_call_id}
     if p.content:
-        parts = [_text_block(c) if type(c) is TextPart else _image(c, where) for c in p.content]  # type: ignore[arg-type]
+        parts = [_text_block(c) if isinstance(c, TextPart) else _image(c, where) for c in p.content]
         block["content"] = _compact(parts)
     if p.is_error:
         block["is_error"] = True
@@ -305,7 +305,7 @@ def _image(p: ImagePart, where: str) -> dict[str, Any]:
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
-def _tool(t: Any) -> dict[str, Any]:
+def _tool(t: Tool) -> dict[str, Any]:
     tool: dict[str, Any] = {"name": t.name}
     if t.description is not None:
         tool["description"] = t.description
@@ -345,7 +345,7 @@ def _apply_reasoning(r: Reasoning, body: dict[str, Any], output_config: dict[str
     budget = r.budget_tokens if r.budget_tokens is not None else EFFORT_BUDGET[r.effort or "medium"]
     budget = max(budget, MIN_THINKING_BUDGET)
     if body["max_tokens"] <= budget:
-        body["max_tokens"] = budget + body["max_tokens"]
+        body["max_tokens"] = budget + max(body["max_tokens"], 1)
     body["thinking"] = {"type": "enabled", "budget_tokens": budget}
 
 
@@ -394,7 +394,7 @@ def parse_response(body: bytes, target: Target) -> ChatResponse:
         id=obj["id"],
         model=model if isinstance(model, str) else target.model,
         choices=[choice],
-        usage=usage_from_body(obj.get("usage")),
+        usage=_usage(obj.get("usage")),
     )
 
 
@@ -423,7 +423,13 @@ def _args(value: Any) -> str:
     return _encode(value if value is not None else {}).decode()
 
 
-def usage_from_body(obj: Any) -> Usage:
+def usage_from_body(obj: dict[str, Any]) -> Usage | None:
+    """The canonical usage of a whole Anthropic message body (pass-through responses)."""
+    usage = obj.get("usage")
+    return _usage(usage) if isinstance(usage, dict) else None
+
+
+def _usage(obj: Any) -> Usage:
     """Anthropic usage -> canonical. Canonical input counts cache reads and writes too."""
     if not isinstance(obj, dict):
         return Usage()
@@ -509,7 +515,7 @@ class StreamParser:
                 StreamStart(
                     id=msg.get("id") or "",
                     model=model if isinstance(model, str) else self._target.model,
-                    usage=usage_from_body(self._start_usage),
+                    usage=_usage(self._start_usage),
                 )
             )
         elif kind == "message_delta":
@@ -521,7 +527,7 @@ class StreamParser:
             if isinstance(usage, dict):
                 # message_delta counts are cumulative; absent ones keep the message_start value.
                 merged = {**self._start_usage, **{k: v for k, v in usage.items() if v is not None}}
-                out.append(UsageEvent(usage_from_body(merged)))
+                out.append(UsageEvent(_usage(merged)))
         elif kind == "message_stop":
             self._finished = True
         elif kind == "error":
@@ -531,25 +537,27 @@ class StreamParser:
 
     def _block_start(self, obj: dict[str, Any], out: list[StreamEvent]) -> None:
         index = obj.get("index")
-        block = obj.get("content_block") or {}
+        block = obj.get("content_block")
+        if type(index) is not int or not isinstance(block, dict):
+            return
         kind = block.get("type")
         if kind == "text":
-            self._blocks[index] = _TEXT  # type: ignore[index]
+            self._blocks[index] = _TEXT
             if block.get("text"):
                 out.append(TextDelta(text=block["text"]))
         elif kind == "thinking":
-            self._blocks[index] = _THINKING  # type: ignore[index]
+            self._blocks[index] = _THINKING
             if block.get("thinking"):
                 out.append(ReasoningDelta(text=block["thinking"]))
             if block.get("signature"):
                 out.append(ReasoningDelta(signature=block["signature"]))
         elif kind == "redacted_thinking":
-            self._blocks[index] = _OTHER  # type: ignore[index]
+            self._blocks[index] = _OTHER
             out.append(ReasoningDelta(redacted=block.get("data") or ""))
         elif kind == "tool_use":
             call = self._tools
             self._tools += 1
-            self._blocks[index] = call  # type: ignore[index]
+            self._blocks[index] = call
             given = block.get("input")
             out.append(
                 ToolCallDelta(
@@ -557,11 +565,14 @@ class StreamParser:
                 )
             )
         else:
-            self._blocks[index] = _OTHER  # type: ignore[index]
+            self._blocks[index] = _OTHER
 
     def _delta(self, obj: dict[str, Any], out: list[StreamEvent]) -> None:
-        kind = self._blocks.get(obj.get("index"), _OTHER)  # type: ignore[arg-type]
-        delta = obj.get("delta") or {}
+        index = obj.get("index")
+        kind = self._blocks.get(index, _OTHER) if type(index) is int else _OTHER
+        delta = obj.get("delta")
+        if not isinstance(delta, dict):
+            return
         dtype = delta.get("type")
         if dtype == "text_delta":
             if kind == _TEXT:
@@ -605,7 +616,7 @@ class PassthroughStream:
     def usage(self) -> Usage | None:
         if self._usage is None:
             return None
-        return usage_from_body(self._usage)
+        return _usage(self._usage)
 
     def feed(self, data: bytes) -> bytes:
         chunks: list[bytes] = []
