@@ -337,7 +337,19 @@ class Run:
 def wrk(url: str, script: Path, conns: int, seconds: float, tag: str) -> Run:
     argv = ["taskset", "-c", LOAD_CPU, "wrk", "-t", "1", "-c", str(conns), "-d", f"{max(1, round(seconds))}s",
             "--timeout", "5s", "-s", str(script), url]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    # Own session and a pid file, so run.sh's trap can stop it if this driver is killed outright.
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    pidfile = PIDS / "wrk.pid"
+    pidfile.write_text(str(p.pid))
+    try:
+        stdout, stderr = p.communicate(timeout=seconds + 60)
+    except BaseException:
+        _signal_group(p.pid, signal.SIGKILL)
+        p.wait()
+        raise
+    finally:
+        pidfile.unlink(missing_ok=True)
+    out = subprocess.CompletedProcess(argv, p.returncode, stdout, stderr)
     (WORK / "wrk").mkdir(exist_ok=True)
     (WORK / "wrk" / f"{tag}.txt").write_text(" ".join(argv) + "\n\n" + out.stdout + out.stderr)
     m = re.search(r"^WRKJSON (\{.*\})$", out.stdout, re.M)

@@ -35,7 +35,7 @@ cleanup() {
   for f in "$work"/pids/*.pid; do
     [ -e "$f" ] || continue
     pid="$(cat "$f")"
-    if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$work"; then
+    if [ -n "$pid" ] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q "$work"; then
       kill -TERM -- "-$pid" 2>/dev/null || true
       sleep 1
       kill -KILL -- "-$pid" 2>/dev/null || true

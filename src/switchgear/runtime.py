@@ -6,11 +6,12 @@ flight keep the snapshot they started with.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import partial
 from types import ModuleType
 from urllib.parse import urlsplit
+
+import msgspec
 
 from switchgear.config.schema import Config, ProviderConfig
 from switchgear.identity.config_keys import ConfigKeyStore
@@ -46,6 +47,22 @@ def provider_format(p: ProviderConfig, vendor: Vendor) -> str:
     return p.format or vendor.format if p.vendor == "simulator" else vendor.format
 
 
+# The simulator speaks a format the way that format's reference vendor does
+# (auth header, version headers), except that it never needs AWS signing.
+_SIMULATED = {"openai_chat": "openai", "anthropic_messages": "anthropic", "gemini": "gemini", "bedrock_converse": "bedrock"}
+
+
+def effective_vendor(p: ProviderConfig) -> Vendor:
+    catalog = load_catalog()
+    vendor = catalog[p.vendor]
+    if p.vendor != "simulator":
+        return vendor
+    ref = catalog[_SIMULATED[provider_format(p, vendor)]]
+    return msgspec.structs.replace(
+        ref, id="simulator", base_url=None, renames={}, auth="none" if ref.auth == "sigv4" else ref.auth
+    )
+
+
 def _target(p: ProviderConfig, vendor: Vendor, model: str) -> Target:
     base_url = (p.base_url or vendor.base_url or "").rstrip("/")
     if "{region}" in base_url:
@@ -74,7 +91,7 @@ def _target(p: ProviderConfig, vendor: Vendor, model: str) -> Target:
 
 
 def _signer(p: ProviderConfig, target: Target):  # -> callable | None
-    if load_catalog()[p.vendor].auth != "sigv4":
+    if effective_vendor(p).auth != "sigv4":
         return None
     from botocore.credentials import Credentials
     from botocore.session import get_session
@@ -92,11 +109,10 @@ def _signer(p: ProviderConfig, target: Target):  # -> callable | None
 
 
 def build_runtime(cfg: Config, metrics: Metrics | None = None) -> Runtime:
-    catalog = load_catalog()
     pools: dict[str, UpstreamPool] = {}
     providers = {p.name: p for p in cfg.providers}
     for p in cfg.providers:
-        vendor = catalog[p.vendor]
+        vendor = effective_vendor(p)
         base = (p.base_url or vendor.base_url or "").rstrip("/").replace("{region}", p.region or "")
         pools[p.name] = UpstreamPool(base, max_connections=p.max_connections, connect_timeout=p.timeouts.connect)
     routes: list[ModelRoute] = []
@@ -105,7 +121,7 @@ def build_runtime(cfg: Config, metrics: Metrics | None = None) -> Runtime:
         deps = []
         for d in m.deployments:
             p = providers[d.provider]
-            vendor = catalog[p.vendor]
+            vendor = effective_vendor(p)
             target = _target(p, vendor, d.model)
             name = f"{p.name}/{d.model}"
             deps.append(
@@ -135,7 +151,3 @@ def build_runtime(cfg: Config, metrics: Metrics | None = None) -> Runtime:
         pools=tuple(pools.values()),
         metrics=metrics or Metrics(),
     )
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")

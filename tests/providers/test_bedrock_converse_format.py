@@ -65,6 +65,9 @@ def encode_frame(headers: dict[str, str], payload: bytes) -> bytes:
 
 
 def _frame(spec: dict[str, Any]) -> bytes:
+    if "error" in spec:  # the generic event-stream error frame: all in headers, no payload
+        headers = {":message-type": "error", ":error-code": spec["error"], ":error-message": spec["message"]}
+        return encode_frame(headers, b"")
     payload = json.dumps(spec["payload"], separators=(",", ":")).encode()
     if "exception" in spec:
         headers = {
@@ -304,11 +307,11 @@ def test_parsed_tool_use_round_trips_into_the_next_request() -> None:
     )
     body = json.loads(bc.build_request(req, TARGET).body)
     assistant = body["messages"][1]["content"]
-    assert assistant[0] == {
-        "reasoningContent": {"reasoningText": {"text": "The user wants the weather.", "signature": "EqoBCkgIARABGAIiQL=="}}
-    }
+    thought = {"text": "The user wants the weather.", "signature": "EqoBCkgIARABGAIiQL=="}
+    assert assistant[0] == {"reasoningContent": {"reasoningText": thought}}
     assert assistant[1] == {"reasoningContent": {"redactedContent": "RXJVQkNrWUlCUmdD"}}
-    assert assistant[3] == {"toolUse": {"toolUseId": "tooluse_A1", "name": "get_weather", "input": {"city": "Paris", "days": [1, 2]}}}
+    tool_use = {"toolUseId": "tooluse_A1", "name": "get_weather", "input": {"city": "Paris", "days": [1, 2]}}
+    assert assistant[3] == {"toolUse": tool_use}
     assert body["messages"][2]["content"][0]["toolResult"]["toolUseId"] == "tooluse_A1"
 
 

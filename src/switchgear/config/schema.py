@@ -52,7 +52,8 @@ class SimulatorSettings(_Strict):
     rate_limit_rate: float = 0.0
     retry_after_s: float = 1.0
     drop_stream_rate: float = 0.0
-    seed: int | None = None
+    seed: int = 0
+    context_window: int = 128_000  # prompts above this get the vendor's context-window error
 
 
 class ProviderConfig(_Strict):

@@ -36,8 +36,10 @@ from switchgear.simulator.wire import Answer, Env, Frame, Headers, Reject, Route
 FIELDS = frozenset(
     {
         "model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream", "temperature",
-        "top_k", "top_p", "tools", "tool_choice", "thinking", "service_tier", "container", "mcp_servers",
-        "context_management", "output_format", "output_config",
+        "top_k", "top_p", "tools", "tool_choice", "thinking", "service_tier", "container", "cache_control",
+        "diagnostics", "inference_geo", "speed", "output_config",
+        # beta fields, accepted with or without the anthropic-beta header
+        "mcp_servers", "context_management", "output_format",
     }
 )  # fmt: skip
 COUNT_FIELDS = FIELDS - {"max_tokens", "stream", "stop_sequences", "temperature", "top_k", "top_p", "metadata", "service_tier"}
@@ -178,6 +180,8 @@ class AnthropicWire:
             "output_tokens": reply.output_tokens,
             "service_tier": "standard",
         }
+        if reply.thinking_tokens:
+            usage["output_tokens_details"] = {"thinking_tokens": reply.thinking_tokens}
         message_id = self.env.ids.make("msg_01", 22)
         if body.get("stream") is True:
             return self._stream(message_id, read.ask.model, reply, usage)
@@ -216,7 +220,8 @@ class AnthropicWire:
         return Answer(200, self._headers(), dumps(out))
 
     def _stream(self, message_id: str, model: str, reply: plan.Reply, usage: dict[str, Any]) -> Stream:
-        start_usage = {**usage, "output_tokens": 1}
+        start_usage = {k: v for k, v in usage.items() if k != "output_tokens_details"}
+        start_usage["output_tokens"] = 1
         message = {
             "id": message_id,
             "type": "message",
@@ -251,6 +256,8 @@ class AnthropicWire:
                 frames.append(Frame(_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}), n))
             frames.append(Frame(_event("content_block_stop", {"type": "content_block_stop", "index": index})))
         end_usage = {k: usage[k] for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")}
+        if "output_tokens_details" in usage:
+            end_usage["output_tokens_details"] = usage["output_tokens_details"]
         delta = {"stop_reason": _STOP[reply.finish], "stop_sequence": reply.stop_sequence}
         frames.append(Frame(_event("message_delta", {"type": "message_delta", "delta": delta, "usage": end_usage})))
         frames.append(Frame(_event("message_stop", {"type": "message_stop"})))
@@ -296,6 +303,9 @@ class _Reader:
         mode, name, parallel = self._tool_choice(body.get("tool_choice"), tools, thinking_budget is not None)
         self._system(body.get("system"))
         source, tool_result = self._messages(body["messages"])
+        if isinstance(body.get("cache_control"), dict):
+            # Top-level cache_control marks the last cacheable block.
+            self._add(None, 0, {"cache_control": body["cache_control"]})
         if self._marks > 4:
             raise _invalid(f"A maximum of 4 blocks with cache_control may be provided. Found {self._marks}.")
         json_schema = None
@@ -333,12 +343,12 @@ class _Reader:
         kind = thinking.get("type") if isinstance(thinking, dict) else None
         if kind == "disabled":
             return None
-        if kind == "adaptive":
+        if kind in ("adaptive", "between_tools"):
             return reply_tokens
         if kind != "enabled":
             raise _invalid(
                 "thinking: Input tag '%s' found using 'type' does not match any of the expected tags: 'enabled', "
-                "'disabled', 'adaptive'" % kind
+                "'disabled', 'between_tools', 'adaptive'" % kind
             )
         budget = thinking.get("budget_tokens")
         if not isinstance(budget, int) or isinstance(budget, bool):

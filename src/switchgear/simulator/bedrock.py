@@ -30,6 +30,8 @@ import re
 import uuid
 from typing import Any
 
+import msgspec
+
 from switchgear.simulator import eventstream, plan, text
 from switchgear.simulator.cache import Prefixes
 from switchgear.simulator.config import content_mode
@@ -263,6 +265,7 @@ class _Reader:
         tools, mode, name = self._tools(tool_config)
         self._system(body.get("system"))
         source, tool_result = self._messages(body.get("messages"), tool_config is not None)
+        json_schema = self._output_schema(body.get("outputConfig"))
         self.ask = plan.Ask(
             model=model,
             source=source,
@@ -273,8 +276,24 @@ class _Reader:
             max_tokens=max_tokens,
             stop=[s for s in stops if isinstance(s, str)],
             thinking_budget=thinking_budget,
+            json_schema=json_schema,
             mode=content_mode(model),
         )
+
+    @staticmethod
+    def _output_schema(config: Any) -> Any:
+        """Structured output: ``outputConfig.textFormat`` with a JSON Schema given as a string."""
+        fmt = config.get("textFormat") if isinstance(config, dict) else None
+        if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+            return None
+        raw = ((fmt.get("structure") or {}).get("jsonSchema") or {}).get("schema")
+        try:
+            schema = msgspec.json.decode(raw) if isinstance(raw, str) else None
+        except msgspec.DecodeError:
+            schema = None
+        if not isinstance(schema, dict):
+            raise _invalid("The provided JSON schema in outputConfig.textFormat is not valid JSON.")
+        return schema
 
     def _add(self, part: Any, tokens: int) -> None:
         self.prompt_tokens += tokens

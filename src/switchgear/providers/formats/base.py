@@ -12,6 +12,14 @@ A wire-format module (``openai_chat``, ``anthropic_messages``, ``gemini``,
                                                # without its terminator yields StreamError
     parse_error(status: int, headers: Mapping[str, str], body: bytes) -> GatewayError
 
+plus, for pass-through (client dialect == wire format) and metering:
+
+    build_passthrough(raw: dict, target: Target, stream: bool) -> UpstreamRequest
+    usage_from_body(obj: dict) -> Usage | None
+    class PassthroughStream:       # forwards SSE events unchanged, watching them
+        def feed(self, data: bytes) -> bytes     # what to forward to the client
+        usage: Usage | None; finished: bool; error: GatewayError | None
+
 and, where the format has them, ``build_embeddings_request`` /
 ``parse_embeddings_response``. No I/O: the transport sends what they build, so
 they are tested with golden files. Translation re-runs from the unchanged

@@ -32,6 +32,8 @@ Where the canonical model and Converse differ:
 - ``tool_choice`` none has no Converse equivalent: without tool blocks in the history
   the tools are simply not sent; with them (Converse then requires ``toolConfig``) it
   follows the unsupported-parameter policy (reject, or drop = send tools, auto).
+- With stop sequences we ask for ``additionalModelResponseFieldPaths ["/stop_sequence"]``
+  (the AWS reference's own example), so Claude's matched sequence comes back.
 - Not supported: seed, n, penalties, logprobs, parallel_tool_calls, user.
 - Streams are AWS event-stream frames, decoded by botocore's EventStreamBuffer (CRC
   checked). Complete after ``messageStop``; ``metadata`` (usage) follows it. A body
@@ -123,7 +125,13 @@ _FINISH: dict[str, FinishReason] = {
     "content_filtered": "content_filter",
 }  # malformed_model_output / malformed_tool_use and unknown values -> "stop"
 
-_IMAGE_FORMAT = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
+_IMAGE_FORMAT = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
 
 # Converse request members a client may pass through at top level; other extras go
 # into additionalModelRequestFields (the model's own parameters).
@@ -256,6 +264,9 @@ def build_request(req: ChatRequest, target: Target) -> UpstreamRequest:
         inference["topP"] = req.top_p
     if req.stop is not None and "stop" not in dropped:
         inference["stopSequences"] = req.stop
+        # Which sequence matched: Claude reports it there; Converse ignores a valid
+        # pointer the model lacks, so asking is safe for every model.
+        body["additionalModelResponseFieldPaths"] = ["/stop_sequence"]
     additional: dict[str, Any] = {}
     if req.top_k is not None and "top_k" not in dropped:
         additional["top_k"] = req.top_k
@@ -406,41 +417,34 @@ def _messages(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[
 
 def _block(p: Part, role: str, blocks: list[dict[str, Any]]) -> bool:
     """Append the Converse block(s) for one part; True if it was a tool block."""
-    t = type(p)
-    if t is TextPart:
-        if p.text:  # type: ignore[union-attr]
-            blocks.append({"text": p.text})  # type: ignore[union-attr]
-        cp = _cache_point(p.cache_control)  # type: ignore[union-attr]
+    if isinstance(p, TextPart):
+        if p.text:  # Converse rejects blank text blocks
+            blocks.append({"text": p.text})
+        cp = _cache_point(p.cache_control)
         if cp:
             blocks.append(cp)
         return False
-    if t is ImagePart:
-        blocks.append(_image(p))  # type: ignore[arg-type]
+    if isinstance(p, ImagePart):
+        blocks.append(_image(p))
         return False
-    if t is ToolCallPart and role == "assistant":
-        tool_use = {"toolUseId": p.id, "name": p.name, "input": _args(p.arguments)}  # type: ignore[union-attr]
-        blocks.append({"toolUse": tool_use})
+    if isinstance(p, ToolCallPart) and role == "assistant":
+        blocks.append({"toolUse": {"toolUseId": p.id, "name": p.name, "input": _args(p.arguments)}})
         return True
-    if t is ToolResultPart and role == "user":
-        content: list[dict[str, Any]] = []
-        for c in p.content:  # type: ignore[union-attr]
-            if type(c) is TextPart:
-                content.append({"text": c.text})
-            else:
-                content.append(_image(c))  # type: ignore[arg-type]
-        result: dict[str, Any] = {"toolUseId": p.tool_call_id, "content": content}  # type: ignore[union-attr]
-        if p.is_error:  # type: ignore[union-attr]
+    if isinstance(p, ToolResultPart) and role == "user":
+        content = [{"text": c.text} if isinstance(c, TextPart) else _image(c) for c in p.content]
+        result: dict[str, Any] = {"toolUseId": p.tool_call_id, "content": content}
+        if p.is_error:
             result["status"] = "error"
         blocks.append({"toolResult": result})
         return True
-    if t is ThinkingPart and role == "assistant":
-        if p.text and p.signature:  # type: ignore[union-attr]
-            blocks.append({"reasoningContent": {"reasoningText": {"text": p.text, "signature": p.signature}}})  # type: ignore[union-attr]
+    if isinstance(p, ThinkingPart) and role == "assistant":
+        if p.text and p.signature:  # Claude rejects unsigned reasoning; other vendors' carriers too
+            blocks.append({"reasoningContent": {"reasoningText": {"text": p.text, "signature": p.signature}}})
         return False
-    if t is RedactedThinkingPart and role == "assistant":
-        blocks.append({"reasoningContent": {"redactedContent": p.data}})  # type: ignore[union-attr]
+    if isinstance(p, RedactedThinkingPart) and role == "assistant":
+        blocks.append({"reasoningContent": {"redactedContent": p.data}})
         return False
-    raise InvalidRequest(f"a {t.__name__} cannot appear in a {role} message for Bedrock", param="messages")
+    raise InvalidRequest(f"a {type(p).__name__} cannot appear in a {role} message for Bedrock", param="messages")
 
 
 def _args(arguments: str) -> Any:
@@ -483,7 +487,8 @@ def _usage(u: _TokenUsage) -> Usage:
 
 
 def _compact(raw: msgspec.Raw) -> str:
-    return msgspec.json.format(bytes(raw), indent=-1).decode()
+    text = msgspec.json.format(bytes(raw), indent=-1).decode()
+    return "{}" if text == "null" else text
 
 
 def _stop_sequence(fields: dict[str, Any] | None) -> str | None:
@@ -500,8 +505,9 @@ def parse_response(body: bytes, target: Target) -> ChatResponse:
     msg = resp.output.message if resp.output else None
     for b in msg.content if msg else ():
         if b.text is not None:
-            if b.text and parts and type(parts[-1]) is TextPart:
-                parts[-1] = TextPart(parts[-1].text + b.text)  # type: ignore[union-attr]
+            last = parts[-1] if parts else None
+            if b.text and isinstance(last, TextPart):
+                parts[-1] = TextPart(last.text + b.text)  # one answer, one text block
             elif b.text:
                 parts.append(TextPart(b.text))
         elif b.tool_use is not None:
@@ -584,8 +590,8 @@ class StreamParser:
         headers = message.headers
         kind = headers.get(":message-type", "event")
         if kind == "error":  # generic event-stream error frame: code and message in headers
-            code = headers.get(":error-code", "error")
-            return self._fail(UpstreamServerError(f"Bedrock stream error {code}: {headers.get(':error-message', '')}"), out)
+            code, text = headers.get(":error-code", "error"), headers.get(":error-message", "")
+            return self._fail(UpstreamServerError(f"Bedrock stream error {code}: {text}"), out)
         try:
             ev = _decode_event(message.payload) if message.payload else _Event()
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
@@ -693,7 +699,9 @@ def _typed_error(etype: str, message: str, status: int, headers: Mapping[str, st
         return UpstreamRejected(message, status=404)
     if key == "validationexception":
         return UpstreamRejected(message, status=400)
-    return UpstreamRejected(message, status=status if 400 <= status < 500 else 400)
+    if 400 <= status < 500:
+        return UpstreamRejected(message, status=status)
+    return UpstreamServerError(message)  # unknown type and no status (a stream exception)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

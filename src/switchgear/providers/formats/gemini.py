@@ -268,7 +268,7 @@ def build_request(req: ChatRequest, target: Target) -> UpstreamRequest:
     body: dict[str, Any] = {"contents": contents}
     if system:
         body["systemInstruction"] = {"parts": system}
-    config = _generation_config(req, dropped, target)
+    config = _generation_config(req, dropped)
     if config:
         body["generationConfig"] = config
     if req.tools and "tools" not in dropped:
@@ -298,7 +298,7 @@ def _merge(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
             body[key] = value
 
 
-def _generation_config(req: ChatRequest, dropped: set[str], target: Target) -> dict[str, Any]:
+def _generation_config(req: ChatRequest, dropped: set[str]) -> dict[str, Any]:
     cfg: dict[str, Any] = {}
 
     def put(field: str, key: str, value: Any) -> None:
@@ -360,7 +360,8 @@ def _contents(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[
             for p in m.parts:
                 if type(p) is not TextPart:
                     raise InvalidRequest("system messages may only contain text", param="messages")
-                system.append({"text": p.text})
+                if p.text:
+                    system.append({"text": p.text})
             continue
         if role == "assistant":
             parts = _model_parts(m.parts)
@@ -380,15 +381,15 @@ def _contents(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[
 def _user_parts(parts: list[Part], call_names: dict[str, str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for p in parts:
-        t = type(p)
-        if t is TextPart:
-            out.append({"text": p.text})  # type: ignore[union-attr]
-        elif t is ImagePart:
-            out.append(_image(p))  # type: ignore[arg-type]
-        elif t is ToolResultPart:
-            _tool_result(p, call_names, out)  # type: ignore[arg-type]
+        if isinstance(p, TextPart):
+            if p.text:
+                out.append({"text": p.text})
+        elif isinstance(p, ImagePart):
+            out.append(_image(p))
+        elif isinstance(p, ToolResultPart):
+            _tool_result(p, call_names, out)
         else:
-            raise InvalidRequest(f"a {t.__name__} cannot appear in a user or tool message", param="messages")
+            raise InvalidRequest(f"a {type(p).__name__} cannot appear in a user or tool message", param="messages")
     return out
 
 
@@ -414,31 +415,31 @@ def _model_parts(parts: list[Part]) -> list[dict[str, Any]]:
     pending: str | None = None  # a signature waiting for the part it belongs to
     first_call: dict[str, Any] | None = None
     for p in parts:
-        t = type(p)
-        if t is ThinkingPart:
-            if not p.text:  # type: ignore[union-attr]
-                if p.signature:  # type: ignore[union-attr]
-                    if pending:
-                        out.append({"text": "", "thoughtSignature": pending})
-                    pending = p.signature  # type: ignore[union-attr]
-            elif p.signature:  # type: ignore[union-attr]
-                out.append({"text": p.text, "thought": True, "thoughtSignature": p.signature})  # type: ignore[union-attr]
+        if isinstance(p, ThinkingPart):
+            if p.text and p.signature:
+                out.append({"text": p.text, "thought": True, "thoughtSignature": p.signature})
+            elif not p.text and p.signature:
+                if pending:
+                    out.append({"text": "", "thoughtSignature": pending})
+                pending = p.signature
+            continue  # unsigned thought text: Gemini reads nothing from it
+        if isinstance(p, RedactedThinkingPart):
             continue
-        if t is RedactedThinkingPart:
-            continue
-        if t is TextPart:
-            d: dict[str, Any] = {"text": p.text}  # type: ignore[union-attr]
-        elif t is ToolCallPart:
-            fc: dict[str, Any] = {"name": p.name, "args": _args(p.arguments)}  # type: ignore[union-attr]
-            if not p.id.startswith("call_"):  # type: ignore[union-attr]
-                fc["id"] = p.id  # type: ignore[union-attr]
+        if isinstance(p, TextPart):
+            if not p.text and not pending:
+                continue
+            d: dict[str, Any] = {"text": p.text}
+        elif isinstance(p, ToolCallPart):
+            fc: dict[str, Any] = {"name": p.name, "args": _args(p.arguments)}
+            if not p.id.startswith("call_"):
+                fc["id"] = p.id
             d = {"functionCall": fc}
             if first_call is None:
                 first_call = d
-        elif t is ImagePart:
-            d = _image(p)  # type: ignore[arg-type]
+        elif isinstance(p, ImagePart):
+            d = _image(p)
         else:
-            raise InvalidRequest(f"a {t.__name__} cannot appear in an assistant message", param="messages")
+            raise InvalidRequest(f"a {type(p).__name__} cannot appear in an assistant message", param="messages")
         if pending:
             d["thoughtSignature"] = pending
             pending = None
@@ -496,7 +497,8 @@ def _call_id(response_id: str, choice: int, n: int) -> str:
 
 
 def _compact(raw: msgspec.Raw) -> str:
-    return msgspec.json.format(bytes(raw), indent=-1).decode()
+    text = msgspec.json.format(bytes(raw), indent=-1).decode()
+    return "{}" if text == "null" else text
 
 
 def _logprobs(lr: _LogprobsResult | None) -> Any:
@@ -556,8 +558,9 @@ def parse_response(body: bytes, target: Target) -> ChatResponse:
             elif gp.inline_data is not None:
                 parts.append(ImagePart(data=gp.inline_data.data, media_type=gp.inline_data.mime_type))
             elif gp.text:
-                if parts and type(parts[-1]) is TextPart:
-                    parts[-1] = TextPart(parts[-1].text + gp.text)  # one answer, one text block
+                last = parts[-1] if parts else None
+                if isinstance(last, TextPart):
+                    parts[-1] = TextPart(last.text + gp.text)  # one answer, one text block
                 else:
                     parts.append(TextPart(gp.text))
         reason = _finish(cand.finish_reason, n_calls > 0) if cand.finish_reason else None
@@ -750,7 +753,9 @@ def _status_error(status: int, st: _Status, headers: Mapping[str, str]) -> Gatew
         return UpstreamServerError(msg)
     if status == 404 or rpc == "NOT_FOUND":
         return UpstreamRejected(msg, status=404)
-    return UpstreamRejected(msg, status=status if 400 <= status < 500 else 400)
+    if 400 <= status < 500 or rpc in ("INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE"):
+        return UpstreamRejected(msg, status=status if 400 <= status < 500 else 400)
+    return UpstreamServerError(msg)  # no usable status (e.g. a mid-stream error without code)
 
 
 def parse_error(status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import array
 import base64
+import re
 import sys
 import time
 from email.utils import parsedate_to_datetime
@@ -679,21 +680,23 @@ class PassthroughStream:
         start = 0
         find = buf.find
         while True:
-            end = find(b"\n\n", start)
+            end = find(b"\n", start)
             if end < 0:
                 break
-            block = buf[start:end]
-            start = end + 2
-            if block.startswith(b"data: ") and b"\n" not in block:
-                payload: bytes | None = block[6:]  # the common case: one data line
-                is_error_event = False
+            if buf[end + 1 : end + 2] == b"\n" and buf.startswith(b"data: ", start):
+                # The common case, an event of one ``data: `` line: the same bytes go out.
+                if self._keep(buf[start + 6 : end], False):
+                    out.append(buf[start : end + 2])
             else:
-                payload, is_error_event = _sse_block(block)
-                if payload is None:
-                    continue  # comment / keep-alive / empty
-            frame = self._inspect(payload, is_error_event)
-            if frame is not None:
-                out.append(frame)
+                end = find(b"\n\n", start)
+                if end < 0:
+                    break
+                payload, is_error_event = _sse_block(buf[start:end])
+                if payload is not None and self._keep(payload, is_error_event):  # None: comment, keep-alive
+                    if b"\n" in payload:
+                        payload = payload.replace(b"\n", b"\ndata: ")
+                    out.append(b"data: " + payload + b"\n\n")
+            start = end + 2
         self._buf = buf[start:]
         return b"".join(out)
 
@@ -709,38 +712,33 @@ class PassthroughStream:
         self.error = UpstreamProtocolError("stream ended before [DONE]", provider=self._provider)
         return b""
 
-    def _inspect(self, payload: bytes, is_error_event: bool) -> bytes | None:
-        if payload == b"[DONE]":
-            self.finished = True
-            return b"data: [DONE]\n\n"
-        if is_error_event or b'"error"' in payload:
-            self._check_error(payload, is_error_event)
-        elif _has_usage_object(payload):
-            try:
-                obj = msgspec.json.decode(payload)
-            except msgspec.DecodeError:
-                obj = None
-            if type(obj) is dict:
-                usage = usage_from_body(obj)
-                if usage is not None:
-                    self.usage = usage
-                    if not self._wants_usage and obj.get("choices") == []:
-                        return None  # the usage-only chunk we asked for, not the client
-        if b"\n" in payload:
-            return b"data: " + payload.replace(b"\n", b"\ndata: ") + b"\n\n"
-        return b"data: " + payload + b"\n\n"
-
-    def _check_error(self, payload: bytes, is_error_event: bool) -> None:
+    def _keep(self, payload: bytes, is_error_event: bool) -> bool:
+        """Note what the event means for us; False drops it (the usage chunk we injected).
+        JSON is decoded only for an event that mentions an error or carries a usage object."""
         if is_error_event:
-            err = _error_event(payload)
-        else:
-            try:
-                obj = msgspec.json.decode(payload)
-            except (msgspec.DecodeError, UnicodeDecodeError):
-                return
-            if type(obj) is not dict or (obj.get("error") is None and obj.get("object") != "error"):
-                return
-            err = _error_from_payload(None, _fields(obj))
+            self._set_error(_error_event(payload))
+            return True
+        if _SPECIAL.search(payload) is None:
+            if payload == b"[DONE]":
+                self.finished = True
+            return True
+        try:
+            obj = msgspec.json.decode(payload)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            return True
+        if type(obj) is not dict:
+            return True
+        if obj.get("error") is not None or obj.get("object") == "error":
+            self._set_error(_error_from_payload(None, _fields(obj)))
+            return True
+        usage = usage_from_body(obj)
+        if usage is not None:
+            self.usage = usage
+            if not self._wants_usage and obj.get("choices") == []:
+                return False  # the usage-only chunk we asked for, not the client
+        return True
+
+    def _set_error(self, err: GatewayError) -> None:
         err.provider = self._provider
         self.error = err
 
@@ -753,6 +751,11 @@ def _error_event(payload: bytes) -> GatewayError:
         text = payload[:500].decode("utf-8", "replace").strip()
         return UpstreamServerError(text or "upstream stream error")
     return _error_from_payload(None, _fields(obj))
+
+
+# What PassthroughStream must look into: an error, or a usage object (not ``"usage":
+# null``). A quoted key cannot match inside a JSON string value, where quotes are escaped.
+_SPECIAL = re.compile(rb'"(?:error"|usage"\s*:\s*\{|x_groq")')
 
 
 def _sse_block(block: bytes) -> tuple[bytes | None, bool]:
@@ -776,21 +779,6 @@ def _sse_block(block: bytes) -> tuple[bytes | None, bool]:
     if not data:
         return None, False
     return b"\n".join(data), event == b"error"
-
-
-def _has_usage_object(payload: bytes) -> bool:
-    """True when the chunk has ``"usage": {`` (not ``"usage": null``). A quoted key cannot
-    match inside a JSON string value, where quotes are escaped."""
-    at = payload.find(b'"usage"')
-    while at >= 0:
-        i = at + 7
-        n = len(payload)
-        while i < n and payload[i] in b" \t\n:":
-            i += 1
-        if i < n and payload[i] == 0x7B:  # "{"
-            return True
-        at = payload.find(b'"usage"', i)
-    return b'"x_groq"' in payload
 
 
 # ---- errors ----------------------------------------------------------------------------
