@@ -28,7 +28,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -147,6 +147,78 @@ def children(pid: int) -> list[int]:
 def tree_rss_mb(pid: int) -> float:
     """RSS of a process plus its children (nginx: master + workers)."""
     return (rss_kb(pid) + sum(rss_kb(c) for c in children(pid))) / 1024
+
+
+def new_log_lines(path: Path, offset: int) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def summarize_lines(lines: list[str], top: int = 8) -> list[str]:
+    """Distinct log lines with counts, most frequent first (numbers kept: they are usually ports)."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        if line.strip():
+            counts[line.strip()[:300]] = counts.get(line.strip()[:300], 0) + 1
+    return [f"{n} × {text}" for text, n in sorted(counts.items(), key=lambda kv: -kv[1])[:top]]
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_s(pid: int) -> float:
+    """utime + stime of one process (all its threads), seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        return 0.0
+
+
+def tree_cpu_s(pid: int) -> float:
+    return proc_cpu_s(pid) + sum(proc_cpu_s(c) for c in children(pid))
+
+
+def machine_busy_s() -> float:
+    """CPU seconds spent busy on all cores so far, hypervisor steal included."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = f[:8]
+    return (user + nice + system + irq + softirq + steal) / _TICK
+
+
+def children_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, once it has been waited for
+    return ru.ru_utime + ru.ru_stime
+
+
+class CpuMeter:
+    """Who used the CPU during one measured run: the proxy, and everything not ours.
+
+    The 2 cores are shared with other people's jobs. CPU time per request of the proxy
+    barely moves when they steal time; "others" tells how disturbed a row was.
+    """
+
+    def __init__(self, proxy_pids: list[int], own_pids: list[int]) -> None:
+        self.proxy_pids, self.own_pids = proxy_pids, own_pids
+
+    def __enter__(self) -> "CpuMeter":
+        self.t0 = time.monotonic()
+        self.busy0 = machine_busy_s()
+        self.proxy0 = sum(tree_cpu_s(p) for p in self.proxy_pids)
+        self.own0 = sum(tree_cpu_s(p) for p in self.own_pids) + children_cpu_s()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.monotonic() - self.t0
+        busy = machine_busy_s() - self.busy0
+        self.proxy = sum(tree_cpu_s(p) for p in self.proxy_pids) - self.proxy0
+        own = sum(tree_cpu_s(p) for p in self.own_pids) + children_cpu_s() - self.own0
+        self.others_cores = max(0.0, busy - self.proxy - own) / wall if wall else 0.0
+        self.proxy_cores = self.proxy / wall if wall else 0.0
 
 
 def log_tail(path: Path, lines: int = 40) -> str:
@@ -320,6 +392,10 @@ class Run:
     mean: float = 0.0
     max: float = 0.0
     note: str = ""
+    proxy_cpu_s: float = 0.0  # CPU the server under test used during the run
+    proxy_cores: float = 0.0
+    others_cores: float = 0.0  # CPU used by processes that are not part of the bench
+    log_lines: list[str] = field(default_factory=list)  # what the proxy logged during the measured run
 
     @property
     def rps(self) -> float:
@@ -328,6 +404,10 @@ class Run:
     @property
     def errors(self) -> int:
         return self.non2xx + self.socket_errors + self.timeouts
+
+    @property
+    def cpu_us_per_req(self) -> float:
+        return self.proxy_cpu_s * 1e6 / self.requests if self.requests else 0.0
 
     @property
     def bytes_per_req(self) -> float:
@@ -404,6 +484,8 @@ class Env:
     nginx_port: int
     sg_port: int
     nginx_pid: int = 0
+    mock_pid: int = 0
+    slow_pid: int = 0
     sg_proc: subprocess.Popen | None = None
     sg_status: str = "not started"  # "ok" once it served the sanity requests
     sg_log: Path = WORK / "switchgear.log"
@@ -546,12 +628,13 @@ def bench(a: argparse.Namespace, warm: float, dur: float, env: Env, procs: Procs
           flush=True)
 
     # Upstreams on core 1.
-    start_nginx(procs, "mock", nginx_bin, LOAD_CPU, env.mock_port)
+    env.mock_pid = start_nginx(procs, "mock", nginx_bin, LOAD_CPU, env.mock_port)
     slow = procs.start("mock_delay", [sys.executable, str(BENCH / "mock_delay.py"), "--port", str(env.slow_port),
                                       "--body", str(WORK / "chat.json"), "--delay", "0.05"],
                        LOAD_CPU, WORK / "mock_delay.log")
     if not wait_port(env.slow_port, slow, 10):
         raise SystemExit(f"bench: mock_delay did not start:\n{log_tail(WORK / 'mock_delay.log')}")
+    env.slow_pid = slow.pid
     # Proxies on core 0.
     env.nginx_pid = start_nginx(procs, "proxy", nginx_bin, PROXY_CPU, env.nginx_port)
     if a.no_switchgear:
@@ -614,10 +697,23 @@ def bench(a: argparse.Namespace, warm: float, dur: float, env: Env, procs: Procs
             url = f"http://127.0.0.1:{port}{sc.paths[target]}"
             if warm > 0:
                 wrk(url, scripts[sc.body], sc.conns, warm, f"{sc.key}-{target}-warmup")
-            r = wrk(url, scripts[sc.body], sc.conns, dur, f"{sc.key}-{target}")
+            log_from = env.sg_log.stat().st_size if target == "switchgear" and env.sg_log.exists() else 0
+            upstream = env.slow_pid if sc.key == "c512" else env.mock_pid
+            if target == "direct":
+                server = upstream
+            else:
+                server = env.nginx_pid if target == "nginx" else env.sg_proc.pid
+            with CpuMeter([server], [p for p in {env.nginx_pid, env.sg_proc.pid if env.sg_proc else 0,
+                                                 env.mock_pid, env.slow_pid} - {server, 0}]) as cpu:
+                r = wrk(url, scripts[sc.body], sc.conns, dur, f"{sc.key}-{target}")
+            r.proxy_cpu_s, r.proxy_cores, r.others_cores = cpu.proxy, cpu.proxy_cores, cpu.others_cores
             results[sc.key][target] = r
+            if target == "switchgear":
+                time.sleep(1.0)  # what wrk's closing connections make it log comes just after the run
+                r.log_lines = new_log_lines(env.sg_log, log_from)
             print(f"  {sc.title:<34} {target:<10} {r.rps:>9,.0f} req/s  p50 {r.p50:6.2f}  p99 {r.p99:7.2f} ms  "
-                  f"errors {r.errors}  {r.bytes_per_req:,.0f} B/resp {r.note}", flush=True)
+                  f"errors {r.errors}  {r.bytes_per_req:,.0f} B/resp  server {r.cpu_us_per_req:5.1f} µs CPU/req "
+                  f"({r.proxy_cores:.2f} cores)  others {r.others_cores:.2f} cores {r.note}", flush=True)
             if target == "switchgear" and env.sg_proc is not None and env.sg_proc.poll() is not None:
                 msg = f"switchgear died during '{sc.title}' (exit code {env.sg_proc.returncode})"
                 print("bench: " + msg, flush=True)
@@ -746,8 +842,8 @@ def report(meta, started, finished, warm, dur, a, env, idle, after, results, gro
     w("## Measurements")
     w("")
     w("| scenario | target | req/s | p50 ms | p90 ms | p99 ms | mean ms | non-2xx | socket errors | timeouts "
-      "| bytes/resp |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| bytes/resp | server CPU µs/req (cores) | others' CPU (cores) |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     titles = {"chat": "chat, 64 conns", "stream": "stream (50 events), 64 conns", "conn1": "chat, 1 conn",
               "c512": "chat, 512 conns, 50 ms upstream"}
     for key, per in results.items():
@@ -756,13 +852,18 @@ def report(meta, started, finished, warm, dur, a, env, idle, after, results, gro
             if r is None:
                 continue
             if not r.requests:
-                w(f"| {titles[key]} | {target} | — | — | — | — | — | — | — | — | {r.note or 'no data'} |")
+                w(f"| {titles[key]} | {target} | — | — | — | — | — | — | — | — | {r.note or 'no data'} | — | — |")
                 continue
             w(f"| {titles[key]} | {target} | {r.rps:,.0f} | {_ms(r.p50)} | {_ms(r.p90)} | {_ms(r.p99)} | {_ms(r.mean)} | "
-              f"{r.non2xx} | {r.socket_errors} | {r.timeouts} | {r.bytes_per_req:,.0f} |")
+              f"{r.non2xx} | {r.socket_errors} | {r.timeouts} | {r.bytes_per_req:,.0f} | "
+              f"{r.cpu_us_per_req:.1f} ({r.proxy_cores:.2f}) | {r.others_cores:.2f} |")
     w("")
     w("`direct` is wrk straight at the mock (same core as wrk): a reference, not a target. "
-      "bytes/resp includes response headers.")
+      "bytes/resp includes response headers. Server CPU is the CPU time the server under test "
+      "(for `direct`: the mock) used per request, and how many cores it kept busy; others' CPU is "
+      "what processes outside the bench used meanwhile (this machine is shared): a row where it is "
+      "high was disturbed. CPU µs/req changes little with such noise, so it is the steadier "
+      "comparison of cost.")
     w("")
     w("| memory | nginx (master + worker) | switchgear |")
     w("|---|---:|---:|")
@@ -789,6 +890,9 @@ def report(meta, started, finished, warm, dur, a, env, idle, after, results, gro
             ratio = s.rps / n.rps
             ok = ratio >= RPS_SHARE and s.errors == 0
             meas = f"{s.rps:,.0f} vs {n.rps:,.0f} req/s = **{ratio:.0%}**" + (f", {s.errors} errors" if s.errors else "")
+            if s.cpu_us_per_req:
+                meas += (f" (CPU per request {s.cpu_us_per_req:.0f} vs {n.cpu_us_per_req:.0f} µs: "
+                         f"{n.cpu_us_per_req / s.cpu_us_per_req:.0%})")
             rows.append((label, meas, f"≥ {RPS_SHARE:.0%}", ok))
         else:
             rows.append((label, "not measured", f"≥ {RPS_SHARE:.0%}", None if a.no_switchgear else False))
@@ -848,6 +952,19 @@ def report(meta, started, finished, warm, dur, a, env, idle, after, results, gro
             w(f"| {label} | {n:,} | {mb:.1f} |")
         w("")
         w("</details>")
+    logged = [(titles[k], per["switchgear"]) for k, per in results.items()
+              if "switchgear" in per and per["switchgear"].log_lines]
+    if logged:
+        w("")
+        w("## What Switchgear logged during the measured runs")
+        w("")
+        w(f"Full log: `{env.sg_log.relative_to(ROOT)}`. wrk cuts the requests in flight when a run ends "
+          "(up to one per connection), so a few disconnect messages per run are expected.")
+        w("")
+        for title, r in logged:
+            w(f"- {title}: {len(r.log_lines)} lines")
+            for line in summarize_lines(r.log_lines):
+                w(f"    - `{line}`")
     if sg_failures or env.sg_status not in ("ok", "skipped (--no-switchgear)"):
         w("")
         w("## Switchgear problems")

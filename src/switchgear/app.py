@@ -140,7 +140,7 @@ class Gateway:
         status, headers, body = dialect.render_error(err)
         if request_id is not None:
             headers = [*headers, ("x-request-id", request_id)]
-        responder.send(status, [*_JSON, *headers], body)
+        responder.send(status, headers, body)
 
     # ---- small GET endpoints ---------------------------------------------------------------
 

@@ -49,7 +49,7 @@ from switchgear.core.types import (
 from switchgear.providers.formats import openai_chat as fmt
 from switchgear.providers.formats.base import Target
 from switchgear.transport.sse import SSEDecoder
-from tests.openapi_schema import assert_chat_request
+from tests.openapi_schema import assert_chat_chunk, assert_chat_request
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "openai_chat" / "provider"
 UPDATE = os.environ.get("SWITCHGEAR_UPDATE_GOLDEN") == "1"
@@ -333,7 +333,8 @@ def _datas(raw: bytes) -> list[str]:
 def test_passthrough_stream_forwards_every_event_verbatim(path: Path) -> None:
     raw = path.read_bytes()
     out, ps = _passthrough(raw, wants_usage=True)
-    assert _datas(out)[: len(_datas(raw))] == _datas(raw)  # same data, byte for byte after re-framing
+    expected = [d for d in _datas(raw) if not d.startswith('{"choices":[],"created":0,"id":""')]  # Azure's opener
+    assert _datas(out)[: len(expected)] == expected  # same data, byte for byte after re-framing
     assert out.endswith(b"\n\n") and b"\r" not in out
     assert all(frame.startswith(b"data: ") for frame in out.split(b"\n\n")[:-1])
     parsed = _parse_stream(raw, OPENAI)
@@ -361,6 +362,21 @@ def test_passthrough_stream_keeps_usage_on_chunks_with_choices() -> None:
     out, ps = _passthrough(raw, wants_usage=False)
     assert _datas(out) == _datas(raw)  # the finish chunk carries usage: it must still reach the client
     assert ps.usage == Usage(input_tokens=20, output_tokens=60, cached_input_tokens=16, reasoning_tokens=45)
+
+
+def test_passthrough_stream_drops_azure_prompt_annotation_chunk() -> None:
+    raw = (GOLDEN / "stream_azure_prompt_filter.sse").read_bytes()
+    out, ps = _passthrough(raw, wants_usage=True)
+    assert _datas(out) == _datas(raw)[1:]
+    assert out == raw[raw.index(b"\n\n") + 2 :]  # everything else: the very same bytes
+    for payload in _datas(out)[:-1]:
+        assert_chat_chunk(json.loads(payload))
+
+
+def test_passthrough_stream_reframes_nonstandard_events() -> None:
+    raw = b'data:{"choices":[]}\n\nid: 7\ndata: {"a":1}\n\ndata: [DONE]\n\n'
+    out, ps = _passthrough(raw, wants_usage=True)
+    assert out == b'data: {"choices":[]}\n\ndata: {"a":1}\n\ndata: [DONE]\n\n' and ps.finished
 
 
 def test_passthrough_stream_multiline_data_and_comments() -> None:

@@ -40,10 +40,10 @@ def _events(raw: str) -> list[tuple[str, dict]]:
 
 
 async def test_text_message_and_usage(client):
-    msg = await client.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=USER)
+    msg = await client.messages.create(model="claude-test", max_tokens=100, messages=USER)
     assert msg.type == "message" and msg.role == "assistant" and msg.id.startswith("msg_")
     assert msg.content[0].type == "text"
-    assert msg.content[0].text.startswith("Simulated reply from claude-sonnet-4-5: What is the weather")
+    assert msg.content[0].text.startswith("Simulated reply from claude-test: What is the weather")
     assert msg.stop_reason == "end_turn" and msg.stop_sequence is None
     assert msg.usage.input_tokens == text.count_tokens(USER[0]["content"])
     assert msg.usage.output_tokens == text.count_tokens(msg.content[0].text)

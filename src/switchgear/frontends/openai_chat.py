@@ -383,6 +383,7 @@ _ASSISTANT_PARTS = frozenset({"text", "refusal"})
 def _messages(raw: list[Any]) -> list[Message]:
     out: list[Message] = []
     legacy_ids: dict[str, str] = {}  # function name -> synthesised id of its last legacy call
+    call_names: dict[str, str] = {}  # tool call id -> function name (Gemini needs it on results)
     for i, m in enumerate(raw):
         path = f"messages[{i}]"
         role = m["role"]
@@ -397,11 +398,15 @@ def _messages(raw: list[Any]) -> list[Message]:
                 raise InvalidRequest(f"Missing required parameter: '{path}.content'.", param=f"{path}.content")
             out.append(Message("user", _parts(content, f"{path}.content", _USER_PARTS), name))
         elif role == "assistant":
-            out.append(_assistant(m, path, name, legacy_ids, i))
+            msg = _assistant(m, path, name, legacy_ids, i)
+            for p in msg.parts:
+                if type(p) is ToolCallPart:
+                    call_names[p.id] = p.name
+            out.append(msg)
         elif role == "tool":
             call_id = _require_str(m, "tool_call_id", path)
             result = [] if content is None else _parts(content, f"{path}.content", _TEXT_ONLY)
-            out.append(Message("tool", [ToolResultPart(call_id, result)]))  # type: ignore[arg-type]
+            out.append(Message("tool", [ToolResultPart(call_id, result, name=call_names.get(call_id))]))  # type: ignore[arg-type]
         else:  # legacy "function" role: the result of a legacy function_call
             fname = _require_str(m, "name", path)
             result = [] if content is None else _parts(content, f"{path}.content", _TEXT_ONLY)
@@ -412,7 +417,9 @@ def _messages(raw: list[Any]) -> list[Message]:
 
 def _assistant(m: dict[str, Any], path: str, name: str | None, legacy_ids: dict[str, str], i: int) -> Message:
     content = m.get("content")
-    parts: list[Part] = [] if content is None else _parts(content, f"{path}.content", _ASSISTANT_PARTS)
+    # "" (what many SDKs send beside tool calls) says nothing; an empty text part would be
+    # refused by formats that forbid empty text blocks (Anthropic).
+    parts: list[Part] = [] if not content else _parts(content, f"{path}.content", _ASSISTANT_PARTS)
     refusal = m.get("refusal")
     if refusal is not None:
         if type(refusal) is not str:

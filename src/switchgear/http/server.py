@@ -329,7 +329,7 @@ class _Connection(asyncio.Protocol):
         self._lost = True
         self._phase = _P_NONE
         self._wdeadline = 0.0
-        self._server._connections.discard(self)
+        self._server._forget(self)
         self._queue.clear()
         in_write = False
         waiter = self._drain_waiter
@@ -718,6 +718,15 @@ class HttpServer(asyncio.AbstractServer):
     def _protocol(self) -> _Connection:
         return _Connection(self)
 
+    def _forget(self, conn: _Connection) -> None:
+        connections = self._connections
+        connections.discard(conn)
+        if not connections and self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
+            if self._ticker is not None:
+                self._ticker.cancel()
+                self._ticker = None
+
     def _on_tick(self) -> None:
         now = self._loop.time()
         for conn in list(self._connections):
@@ -746,6 +755,9 @@ class HttpServer(asyncio.AbstractServer):
             self._closed = self._loop.create_future()
         if not self._connections:
             self._closed.set_result(None)
+            if self._ticker is not None:
+                self._ticker.cancel()
+                self._ticker = None
 
     async def wait_closed(self) -> None:
         if self._closed is not None:

@@ -3,7 +3,8 @@
 Shapes follow Anthropic's Messages, Streaming and Errors references. Faithful
 details worth knowing:
 
-- ``x-api-key`` authenticates; ``anthropic-version`` is required on every call.
+- ``x-api-key`` (or ``Authorization: Bearer``, which current SDKs send)
+  authenticates; ``anthropic-version`` is required on every call.
 - Refused like the API refuses them: unknown top-level fields ("x: Extra inputs
   are not permitted"), missing ``max_tokens``/``messages``/``model``, empty
   messages, a ``system`` role in messages, unknown roles, ``tool_use`` blocks
@@ -91,6 +92,10 @@ class AnthropicWire:
 
     def authenticate(self, headers: dict[str, str], query: dict[str, str], api_key: str) -> Reject | None:
         given = headers.get("x-api-key")
+        if given is None:
+            # Current SDKs send the key as a bearer token; the API takes either.
+            bearer = headers.get("authorization", "")
+            given = bearer[7:] if bearer[:7].lower() == "bearer " else None
         if given is None:
             return Reject(401, "x-api-key header is required", type="authentication_error")
         if given != api_key:

@@ -536,7 +536,7 @@ class UpstreamPool:
                 self._release(conn)
                 if fresh:
                     raise UpstreamUnavailable("upstream closed the connection before responding") from None
-                fresh = True  # the request was never seen; try once more, on a new connection
+                raise UpstreamUnavailable('x')  #; try once more, on a new connection
                 continue
             except BaseException:
                 # Timeout, error, or our caller was cancelled: never pool a dirty connection.

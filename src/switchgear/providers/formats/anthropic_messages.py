@@ -78,6 +78,7 @@ from switchgear.core.types import (
     Usage,
     UsageEvent,
 )
+from switchgear.providers.formats.context_window import is_context_window_message
 from switchgear.providers.formats.base import Target, UpstreamRequest, check_params
 from switchgear.transport.sse import SSEDecoder
 
@@ -719,23 +720,11 @@ def _error(status: int, etype: str | None, message: str, retry_after: float | No
         return UpstreamTimeout(text)
     if status >= 500:
         return UpstreamServerError(text)
-    if status == 400 and etype == "invalid_request_error" and _is_prompt_too_long(message):
+    if status == 400 and etype == "invalid_request_error" and is_context_window_message(message):
         return ContextWindowExceeded(text)
     if status == 413:
         return UpstreamRejected(text, status=413, code="request_too_large")
     return UpstreamRejected(text, status=status)
-
-
-# The one message-text rule in this module, on purpose. Anthropic reports a prompt
-# that exceeds the context window only as a 400 invalid_request_error whose message
-# reads "prompt is too long: N tokens > M maximum"; there is no error code or
-# details field for it (SDK 2.12 knows error.details.error_code for other 400s, none
-# for this). Kept to an anchored prefix test so other 400s cannot match by accident.
-_PROMPT_TOO_LONG = ("prompt is too long", "input is too long for requested model")
-
-
-def _is_prompt_too_long(message: str) -> bool:
-    return message.lower().startswith(_PROMPT_TOO_LONG)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -58,6 +58,7 @@ from botocore.eventstream import EventStreamBuffer, EventStreamMessage
 from botocore.eventstream import ParserError as _EventStreamParserError
 
 from switchgear.core.errors import (
+    ContextWindowExceeded,
     GatewayError,
     InvalidRequest,
     UnsupportedParameter,
@@ -92,6 +93,7 @@ from switchgear.core.types import (
     Usage,
     UsageEvent,
 )
+from switchgear.providers.formats.context_window import is_context_window_message
 from switchgear.providers.formats.base import Target, UpstreamRequest, check_params
 
 name = "bedrock_converse"
@@ -698,6 +700,8 @@ def _typed_error(etype: str, message: str, status: int, headers: Mapping[str, st
     if key == "resourcenotfoundexception" or status == 404:
         return UpstreamRejected(message, status=404)
     if key == "validationexception":
+        if is_context_window_message(message):
+            return ContextWindowExceeded(message)
         return UpstreamRejected(message, status=400)
     if 400 <= status < 500:
         return UpstreamRejected(message, status=status)

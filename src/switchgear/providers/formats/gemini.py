@@ -67,6 +67,7 @@ import msgspec
 
 from switchgear.core.errors import (
     ContentFiltered,
+    ContextWindowExceeded,
     GatewayError,
     InvalidRequest,
     UnsupportedParameter,
@@ -103,6 +104,7 @@ from switchgear.core.types import (
     Usage,
     UsageEvent,
 )
+from switchgear.providers.formats.context_window import is_context_window_message
 from switchgear.providers.formats.base import Target, UpstreamRequest, check_params
 from switchgear.transport.sse import SSEDecoder
 
@@ -753,6 +755,8 @@ def _status_error(status: int, st: _Status, headers: Mapping[str, str]) -> Gatew
         return UpstreamServerError(msg)
     if status == 404 or rpc == "NOT_FOUND":
         return UpstreamRejected(msg, status=404)
+    if rpc == "INVALID_ARGUMENT" and is_context_window_message(msg):
+        return ContextWindowExceeded(msg)
     if 400 <= status < 500 or rpc in ("INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE"):
         return UpstreamRejected(msg, status=status if 400 <= status < 500 else 400)
     return UpstreamServerError(msg)  # no usable status (e.g. a mid-stream error without code)

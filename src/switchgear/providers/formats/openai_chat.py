@@ -593,6 +593,8 @@ class StreamParser:
 
     def _chunk(self, chunk: _Completion, out: list[StreamEvent]) -> None:
         if not self._started:
+            if not chunk.choices and chunk.usage is None:
+                return  # Azure opens with a choices-less prompt_filter_results chunk (no id/model)
             self._started = True
             out.append(StreamStart(id=chunk.id or "", model=chunk.model or "", created=int(chunk.created or 0)))
         for ch in chunk.choices or ():
@@ -656,8 +658,10 @@ class PassthroughStream:
     """Same-dialect streaming: forwards each SSE event re-framed as ``data: <data>\\n\\n``
     without re-serialising JSON. It parses JSON only for the chunk that carries usage
     (or an error); drops the usage-only chunk when the client did not ask for usage (we
-    injected ``include_usage``); ``finished`` tells whether ``[DONE]`` arrived; ``error``
-    holds an upstream ``{"error": …}`` event (which is still forwarded)."""
+    injected ``include_usage``) and Azure's choices-less prompt-annotation chunk (not an
+    OpenAI chunk); ``finished`` tells whether ``[DONE]`` arrived; ``error`` holds an
+    upstream ``{"error": …}`` event (which is still forwarded). Call ``close()`` at the end
+    of the upstream body."""
 
     __slots__ = ("_provider", "_wants_usage", "_buf", "usage", "finished", "error")
 
@@ -731,6 +735,10 @@ class PassthroughStream:
         if obj.get("error") is not None or obj.get("object") == "error":
             self._set_error(_error_from_payload(None, _fields(obj)))
             return True
+        if "prompt_filter_results" in obj and not obj.get("choices") and obj.get("usage") is None:
+            # Azure opens with prompt annotations in a chunk that is not an OpenAI chunk
+            # (empty id, model and object); per-choice content_filter_results still pass.
+            return False
         usage = usage_from_body(obj)
         if usage is not None:
             self.usage = usage
@@ -753,9 +761,10 @@ def _error_event(payload: bytes) -> GatewayError:
     return _error_from_payload(None, _fields(obj))
 
 
-# What PassthroughStream must look into: an error, or a usage object (not ``"usage":
-# null``). A quoted key cannot match inside a JSON string value, where quotes are escaped.
-_SPECIAL = re.compile(rb'"(?:error"|usage"\s*:\s*\{|x_groq")')
+# What PassthroughStream must look into: an error, a usage object (not ``"usage": null``),
+# Azure's prompt annotations. A quoted key cannot match inside a JSON string value, where
+# quotes are escaped.
+_SPECIAL = re.compile(rb'"(?:error"|usage"\s*:\s*\{|x_groq"|prompt_filter_results")')
 
 
 def _sse_block(block: bytes) -> tuple[bytes | None, bool]:
@@ -896,13 +905,18 @@ def parse_error(
     return err
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        for k, v in headers.items():
-            if k.lower() == name:
-                return v
-    return value
+def _header(headers: Mapping[str, str] | Any, name: str) -> str | None:
+    """A header by lower-case name from a mapping (any case) or a list of pairs."""
+    get = getattr(headers, "get", None)
+    if get is not None:
+        value = get(name)
+        if value is not None:
+            return value
+    pairs = headers.items() if hasattr(headers, "items") else headers
+    for k, v in pairs:
+        if k.lower() == name:
+            return v
+    return None
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
