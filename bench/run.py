@@ -221,6 +221,16 @@ class CpuMeter:
         self.proxy_cores = self.proxy / wall if wall else 0.0
 
 
+def wait_quiet(limit_s: float, own_pids: list[int], threshold: float = 0.25) -> None:
+    """Wait (up to limit_s) for a second in which processes outside the bench use < threshold cores."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        with CpuMeter([], [p for p in own_pids if p]) as m:
+            time.sleep(1.0)
+        if m.others_cores < threshold or time.monotonic() >= deadline:
+            return
+
+
 def log_tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -518,6 +528,8 @@ def main() -> int:
     ap.add_argument("--no-switchgear", action="store_true", help="only the mock and nginx (harness check)")
     ap.add_argument("--switchgear-wait", type=float, default=30.0, help="seconds to wait for it to come up")
     ap.add_argument("--results", default=str(BENCH / "RESULTS.md"))
+    ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
+                    help="before each row, wait up to S seconds for other jobs to use < 0.25 cores")
     a = ap.parse_args()
     warm = a.warmup if a.warmup is not None else (2.0 if a.quick else 5.0)
     dur = a.duration if a.duration is not None else (5.0 if a.quick else 20.0)
@@ -683,6 +695,8 @@ def bench(a: argparse.Namespace, warm: float, dur: float, env: Env, procs: Procs
         Scenario("c512", "chat, 512 conns, 50 ms upstream", 512, "c512", paths["c512"]),
     ]
     wanted = set(a.scenarios.split(","))
+    if wanted - {sc.key for sc in scenarios}:
+        raise SystemExit(f"bench: unknown scenario(s) {sorted(wanted - {sc.key for sc in scenarios})}")
     results: dict[str, dict[str, Run]] = {}
     sg_failures: list[str] = list(f"{k}: {v}" for k, v in sg_bad.items())
     for sc in scenarios:
@@ -695,6 +709,9 @@ def bench(a: argparse.Namespace, warm: float, dur: float, env: Env, procs: Procs
                 continue
             port = ports[target] if not (sc.key == "c512" and target == "direct") else env.slow_port
             url = f"http://127.0.0.1:{port}{sc.paths[target]}"
+            if a.wait_quiet > 0:
+                wait_quiet(a.wait_quiet, [env.nginx_pid, env.sg_proc.pid if env.sg_proc else 0, env.mock_pid,
+                                          env.slow_pid])
             if warm > 0:
                 wrk(url, scripts[sc.body], sc.conns, warm, f"{sc.key}-{target}-warmup")
             log_from = env.sg_log.stat().st_size if target == "switchgear" and env.sg_log.exists() else 0
@@ -730,6 +747,8 @@ def bench(a: argparse.Namespace, warm: float, dur: float, env: Env, procs: Procs
     growth = None
     if a.million and env.sg_status == "ok":
         growth = memory_growth(a, env, lua)
+        if growth["errors"]:
+            sg_failures.append(f"memory-growth run: {growth['errors']} errors")
         if env.sg_proc.poll() is not None:
             sg_failures.append(f"switchgear died during the memory-growth run (exit code {env.sg_proc.returncode})")
             env.sg_status = "crashed"
@@ -756,13 +775,16 @@ def memory_growth(a: argparse.Namespace, env: Env, lua: Path) -> dict:
     out: dict = {"samples": [], "errors": 0}
 
     def drive(total: int, label: str) -> int:
-        done = 0
+        done, rate = 0, 0.0
         while done < total and env.sg_proc.poll() is None:
-            r = wrk(url, script, 64, 10, f"million-{label}-{done}")
+            # Size the last run so the phase ends near its request count.
+            secs = 10.0 if not rate else min(10.0, max(1.0, (total - done) / rate))
+            r = wrk(url, script, 64, secs, f"million-{label}-{done}")
             if not r.requests:
                 out["note"] = r.note or "wrk made no requests"
                 break
             done += r.requests
+            rate = r.rps
             out["errors"] += r.errors
             out["samples"].append((label, done, rss_kb(pid) / 1024))
             print(f"  memory {label:<7} {done:>9,} requests  RSS {rss_kb(pid) / 1024:6.1f} MB  "

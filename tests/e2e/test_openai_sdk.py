@@ -239,6 +239,7 @@ def test_fallback_to_next_deployment_when_first_is_dead(oai: openai.OpenAI) -> N
 
 def test_health_ready_metrics(gateway: GatewayProcess, oai: openai.OpenAI) -> None:
     oai.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "count me"}])
+    list(oai.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "and me"}], stream=True))
     assert httpx.get(f"{gateway.url}/health").json() == {"status": "ok"}
     assert httpx.get(f"{gateway.url}/ready").status_code == 200
     text = httpx.get(f"{gateway.url}/metrics").text

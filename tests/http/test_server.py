@@ -198,8 +198,16 @@ async def test_pipelining_flood_pauses_reading_and_loses_nothing() -> None:
 
     async with serving(handler, max_pipelined=2) as port:
         reader, writer = await connect(port)
-        writer.write(b"".join(get(f"/{i}") for i in range(200)))
+
+        async def send() -> None:
+            for batch in range(20):  # separate packets: reading must pause and resume
+                writer.write(b"".join(get(f"/{batch * 10 + i}") for i in range(10)))
+                await writer.drain()
+                await asyncio.sleep(0.005)
+
+        sender = asyncio.create_task(send())
         bodies = [(await read_response(reader))[2] for _ in range(200)]
+        await sender
         assert bodies == [f"/{i}".encode() for i in range(200)]
         writer.close()
 
@@ -525,6 +533,25 @@ async def test_disconnect_callback_fires_and_write_raises() -> None:
                 break
             await asyncio.sleep(0.01)
         assert outcome[0] is True and isinstance(outcome[1], ClientDisconnected)
+
+
+async def test_stream_head_goes_out_before_the_first_chunk() -> None:
+    head_seen = asyncio.Event()
+
+    async def handler(req: Request, resp: Responder) -> None:
+        await resp.start_stream(200, [("content-type", "text/event-stream")])
+        await asyncio.wait_for(head_seen.wait(), 2)  # a slow first token
+        await resp.write(b"data: late\n\n")
+        await resp.end()
+
+    async with serving(handler) as port:
+        reader, writer = await connect(port)
+        writer.write(get())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"transfer-encoding: chunked" in head
+        head_seen.set()
+        assert await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 2) == b"c\r\ndata: late\n\n\r\n0\r\n\r\n"
+        writer.close()
 
 
 # ---- back-pressure --------------------------------------------------------------------

@@ -155,7 +155,8 @@ def test_extra_never_overrides_a_canonical_field() -> None:
 
 @pytest.mark.parametrize(
     ("budget", "effort"),
-    [(0, "none"), (500, "minimal"), (1024, "low"), (4095, "low"), (4096, "medium"), (16383, "medium"), (16384, "high")],
+    [(0, "none"), (500, "minimal"), (1024, "minimal"), (1025, "low"), (2048, "low"), (2049, "medium"), (8192, "medium"),
+     (8193, "high"), (24576, "high")],
 )
 def test_reasoning_budget_buckets(budget: int, effort: str) -> None:
     from switchgear.core.types import Reasoning
@@ -295,6 +296,15 @@ def test_stream_without_done_or_usage_is_an_error() -> None:
     assert type(events[-1]) is StreamError
     assert isinstance(events[-1].error, UpstreamProtocolError)
     assert events[-1].error.message == "stream ended before [DONE]"
+
+
+def test_stream_with_running_usage_but_no_finish_is_truncated() -> None:
+    # vLLM's continuous usage stats put usage on every chunk: usage alone does not prove an end.
+    body = (b'data: {"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":'
+            b'[{"index":0,"delta":{"content":"x"},"finish_reason":null}],'
+            b'"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}\n\n')
+    events = _parse_stream(body, OPENAI)
+    assert [type(e) for e in events] == [StreamStart, TextDelta, StreamError]
 
 
 def test_stream_ignores_everything_after_done() -> None:

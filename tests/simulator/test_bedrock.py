@@ -138,7 +138,7 @@ async def test_errors_map_to_botocore_codes(bedrock, sim):
     sim.add_faults([{"kind": "stream_error", "after_events": 2}])
     with pytest.raises(EventStreamError) as e:
         await asyncio.to_thread(_converse_stream, bedrock, modelId=MODEL, messages=USER)
-    assert e.value.response["Error"]["Code"] == "internalServerException"
+    assert e.value.response["Error"]["Code"] == "modelStreamErrorException"
 
 
 async def test_raw_stream_frames_and_padding(http):

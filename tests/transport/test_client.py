@@ -477,6 +477,15 @@ async def test_closing_a_half_read_response_does_not_pool_it() -> None:
         await pool.aclose()
 
 
+async def test_forgotten_response_does_not_keep_its_slot() -> None:
+    async with RawServer(serve_ok_forever) as srv:
+        pool = UpstreamPool(f"http://127.0.0.1:{srv.port}", max_connections=1, connect_timeout=0.2)
+        resp = await pool.request("GET", "/", [], b"")
+        del resp  # neither read nor closed
+        assert await (await pool.request("GET", "/", [], b"")).read() == b"ok"
+        await pool.aclose()
+
+
 async def test_idle_connections_expire() -> None:
     async with RawServer(serve_ok_forever) as srv:
         pool = UpstreamPool(f"http://127.0.0.1:{srv.port}", keepalive_idle=0.1)

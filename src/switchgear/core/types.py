@@ -111,7 +111,9 @@ class ResponseFormat(msgspec.Struct, omit_defaults=True):
 
 class Reasoning(msgspec.Struct, omit_defaults=True):
     """Ask the model to think. OpenAI speaks ``effort``, Anthropic/Gemini/Bedrock a
-    token ``budget``; formats convert one to the other when they must."""
+    token ``budget``; formats convert one to the other when they must.
+    ``budget_tokens == 0`` means thinking off (OpenAI effort "none", Anthropic
+    ``thinking: disabled``, Gemini ``thinkingBudget: 0``)."""
 
     effort: Literal["minimal", "low", "medium", "high"] | None = None
     budget_tokens: int | None = None

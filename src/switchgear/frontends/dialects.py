@@ -19,7 +19,8 @@ from switchgear.frontends import openai_chat as openai_frontend
 
 class Dialect:
     __slots__ = ("name", "endpoint", "native_format", "frontend", "parse_body", "to_canonical",
-                 "render_response", "render_error", "wants_usage", "_renderer", "_passthrough")
+                 "render_response", "render_error", "wants_usage", "raw_names", "_renderer", "_passthrough",
+                 "_error_renderer")
 
     def __init__(
         self,
@@ -30,6 +31,7 @@ class Dialect:
         wants_usage: Callable[[dict[str, Any]], bool],
         renderer: Callable[[RequestContext], Any],
         passthrough: Callable[[ModuleType, RequestContext], Any],
+        raw_names: dict[str, tuple[str, ...]],
     ) -> None:
         self.name = name
         self.endpoint = endpoint  # metrics label
@@ -42,6 +44,9 @@ class Dialect:
         self.wants_usage = wants_usage
         self._renderer = renderer
         self._passthrough = passthrough
+        # Canonical parameter -> the body keys that carry it in this dialect.
+        self.raw_names = raw_names
+        self._error_renderer = frontend.StreamRenderer("error")
 
     def stream_renderer(self, ctx: RequestContext) -> Any:
         return self._renderer(ctx)
@@ -50,12 +55,16 @@ class Dialect:
         return self._passthrough(fmt, ctx)
 
     def stream_error_frame(self, err: GatewayError) -> bytes:
-        """The terminal error event for a stream that broke after it started."""
-        return self._renderer_for_errors.error(err)
+        """The terminal error event for a pass-through stream that broke after it started."""
+        return self._error_renderer.error(err)
 
-    @property
-    def _renderer_for_errors(self) -> Any:
-        return self.frontend.StreamRenderer("error") if self.name == "anthropic" else self.frontend.StreamRenderer("error", False)
+    def uses_any(self, raw: dict[str, Any], canonical: frozenset[str]) -> bool:
+        """Did the client send any of these canonical parameters (under its own names)?"""
+        for name in canonical:
+            for key in self.raw_names.get(name, (name,)):
+                if key in raw:
+                    return True
+        return False
 
 
 def _openai_wants_usage(raw: dict[str, Any]) -> bool:
@@ -71,6 +80,14 @@ OPENAI = Dialect(
     _openai_wants_usage,
     lambda ctx: openai_frontend.StreamRenderer(ctx.model, ctx.include_usage),
     lambda fmt, ctx: fmt.PassthroughStream(client_wants_usage=ctx.include_usage),
+    {
+        "max_tokens": ("max_tokens", "max_completion_tokens"),
+        "reasoning": ("reasoning_effort",),
+        "include_usage": (),  # always asked for upstream: never a reason to translate
+        "tools": ("tools", "functions"),
+        "tool_choice": ("tool_choice", "function_call"),
+        "top_k": (),  # no OpenAI field
+    },
 )
 
 ANTHROPIC = Dialect(
@@ -81,4 +98,11 @@ ANTHROPIC = Dialect(
     lambda raw: True,  # Anthropic streams always carry usage
     lambda ctx: anthropic_frontend.StreamRenderer(ctx.model),
     lambda fmt, ctx: fmt.PassthroughStream(),
+    {
+        "stop": ("stop_sequences",),
+        "reasoning": ("thinking",),
+        "user": ("metadata",),
+        "include_usage": (),
+        "response_format": ("output_config",),
+    },
 )

@@ -16,7 +16,12 @@ Mapping notes (OpenAI -> canonical):
 - Legacy ``functions`` / ``function_call`` become ``tools`` / ``tool_choice``; legacy
   assistant ``function_call`` and ``function`` role messages become tool calls / results
   with synthesised ids (``call_fn_<message index>``). Responses always use ``tool_calls``.
-- Assistant ``refusal`` (field or content part) becomes text.
+- Assistant ``refusal`` (field or content part) becomes text; an assistant ``content`` of
+  ``""`` (what many SDKs send beside tool calls) becomes no text part at all.
+- A tool result's ``ToolResultPart.name`` is filled in from the assistant tool call with
+  the same id (Gemini needs the function name).
+- ``image_url`` data URLs (``data:<type>;base64,…``) become inline ``ImagePart(data,
+  media_type)``; other URLs stay URLs.
 - ``stream_options.include_obfuscation`` concerns only our own framing; we never add
   obfuscation, so it is honoured by construction.
 - Unknown top-level fields with non-null values go to ``extra`` (the vendor's policy decides);

@@ -142,7 +142,7 @@ class _Stop(Exception):
 class Responder:
     """Writes the response to one request. Valid until its handler returns."""
 
-    __slots__ = ("_conn", "_state", "_head_only", "_keep_alive", "_http10", "_callbacks")
+    __slots__ = ("_conn", "_state", "_head_only", "_keep_alive", "_http10", "_callbacks", "_pending")
 
     def __init__(self, conn: _Connection, head_only: bool, keep_alive: bool, http10: bool) -> None:
         self._conn = conn
@@ -151,6 +151,7 @@ class Responder:
         self._keep_alive = keep_alive
         self._http10 = http10
         self._callbacks: list[Callable[[], None]] | None = None
+        self._pending: bytes | None = None  # a stream's head, held to share a write with its first chunk
 
     @property
     def disconnected(self) -> bool:
@@ -228,9 +229,18 @@ class Responder:
         else:
             head = self._head(status, headers, "transfer-encoding: chunked\r\n\r\n")
         self._state = _R_STREAMING
-        conn._transport.write(head)
-        if conn._write_paused:
-            await conn._drain()
+        # Usually the first chunk follows at once: one write (syscall) for both. If it
+        # does not, the head still goes out at the end of this loop iteration.
+        self._pending = head
+        conn._loop.call_soon(self._flush_head)
+
+    def _flush_head(self) -> None:
+        head = self._pending
+        if head is not None:
+            self._pending = None
+            transport = self._conn._transport
+            if not self._conn._lost and not transport.is_closing():
+                transport.write(head)
 
     async def write(self, chunk: bytes) -> None:
         """Send one chunk; waits while the client is not reading (back-pressure)."""
@@ -241,10 +251,12 @@ class Responder:
             raise ClientDisconnected
         if not chunk or self._head_only:
             return  # an empty chunk would end the stream
-        if self._http10:
-            conn._transport.write(chunk)
-        else:
-            conn._transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        data = chunk if self._http10 else b"%x\r\n%b\r\n" % (len(chunk), chunk)
+        head = self._pending
+        if head is not None:
+            self._pending = None
+            data = head + data
+        conn._transport.write(data)
         if conn._write_paused:
             await conn._drain()
 
@@ -258,8 +270,12 @@ class Responder:
         conn = self._conn
         if conn._lost:
             return
+        head = self._pending
+        self._pending = None
         if not self._http10 and not self._head_only:
-            conn._transport.write(_LAST_CHUNK)
+            conn._transport.write(_LAST_CHUNK if head is None else head + _LAST_CHUNK)
+        elif head is not None:
+            conn._transport.write(head)
         conn._response_done(self._keep_alive)
 
 
@@ -554,10 +570,11 @@ class _Connection(asyncio.Protocol):
                     _log.exception("handler failed on %s %s", req.method, req.path)
                     self._after_handler_error(responder)
                 else:
-                    if responder._state == _R_NEW:
+                    # After a disconnect, returning without (finishing) a response is normal.
+                    if responder._state == _R_NEW and not self._lost:
                         _log.error("handler returned without responding to %s %s", req.method, req.path)
                         self._after_handler_error(responder)
-                    elif responder._state == _R_STREAMING:
+                    elif responder._state == _R_STREAMING and not self._lost:
                         _log.error("handler returned mid-stream on %s %s", req.method, req.path)
                         self._abort()
                 responder._state = _R_RETIRED

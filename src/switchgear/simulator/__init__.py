@@ -11,11 +11,12 @@ own translation code (it imports nothing from ``switchgear.providers`` or
 ``switchgear.frontends``), so a shared misunderstanding cannot hide a bug.
 
 Modules: ``config`` (settings, faults, model-name triggers), ``server``
-(routing, faults, pacing, request log, control API), ``plan`` (what the model
-answers), ``text`` (tokens and deterministic content), ``schema`` (values valid
-under a JSON Schema), ``cache`` (prompt caching), ``openai``, ``anthropic``,
-``gemini``, ``bedrock`` (one per wire format) and ``eventstream`` (the AWS
-binary event-stream encoder).
+(routing, faults, pacing, request log, control API), ``wire`` (what a wire
+module hands the server), ``plan`` (what the model answers), ``text`` (tokens
+and deterministic content), ``schema`` (values valid under a JSON Schema),
+``cache`` (prompt caching), one module per wire format (``openai`` with
+``openai_request`` for its request validation, ``anthropic``, ``gemini``,
+``bedrock``) and ``eventstream`` (the AWS binary event-stream encoder).
 """
 
 from switchgear.simulator.config import Fault, SimulatorConfig

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from switchgear.simulator import plan, text
+from switchgear.simulator import plan, schema, text
 from switchgear.simulator.cache import Prefixes
 from switchgear.simulator.config import content_mode
 from switchgear.simulator.wire import Answer, Env, Frame, Headers, Reject, Route, Stream, dumps, retry_after_header
@@ -317,6 +317,8 @@ class _Reader:
         fmt = body.get("output_format") or (body.get("output_config") or {}).get("format")
         if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
             json_schema = fmt.get("schema") or {"type": "object"}
+            if schema.problem(json_schema) is not None:
+                raise _invalid("output_config.format.schema: JSON schema is invalid.")
         self.ask = plan.Ask(
             model=model,
             source=source,
@@ -392,6 +394,11 @@ class _Reader:
                 raise _invalid(f"tools.{i}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'")
             if "input_schema" not in tool:
                 raise _invalid(f"tools.{i}.custom.input_schema: Field required")
+            if schema.problem(tool["input_schema"]) is not None:
+                raise _invalid(
+                    f"tools.{i}.custom.input_schema: JSON schema is invalid. It must match JSON Schema draft 2020-12 "
+                    "(https://json-schema.org/draft/2020-12)."
+                )
             specs.append(plan.ToolSpec(name, tool["input_schema"]))
             self._add(tool, text.count_tokens(dumps(tool).decode()), tool)
         return specs
@@ -462,7 +469,7 @@ class _Reader:
             results: list[str] = []
             for j, block in enumerate(blocks):
                 kind = block.get("type") if isinstance(block, dict) else None
-                if kind not in BLOCK_TYPES:
+                if not isinstance(kind, str) or kind not in BLOCK_TYPES:
                     raise _invalid(
                         f"messages.{i}.content.{j}.type: Input tag '{kind}' found using 'type' does not match any "
                         "of the expected tags"
@@ -487,7 +494,7 @@ class _Reader:
                     if role != "user":
                         raise _invalid(f"messages.{i}.content.{j}: `tool_result` blocks can only be in `user` messages")
                     use_id = block.get("tool_use_id")
-                    if use_id not in previous_tool_uses:
+                    if not isinstance(use_id, str) or use_id not in previous_tool_uses:
                         raise _invalid(
                             f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: "
                             f"{use_id}. Each `tool_result` block must have a corresponding `tool_use` block in the "

@@ -34,6 +34,7 @@ import msgspec
 
 from switchgear.simulator import eventstream, plan, text
 from switchgear.simulator.cache import Prefixes
+from switchgear.simulator.schema import problem as schema_problem
 from switchgear.simulator.config import content_mode
 from switchgear.simulator.wire import Answer, Env, Frame, Headers, Reject, Route, Stream, dumps
 
@@ -111,6 +112,9 @@ class BedrockWire:
             )  # fmt: skip
         return None
 
+    def precheck(self, route: Route, headers: dict[str, str]) -> Reject | None:
+        return None
+
     def model_of(self, route: Route, body: Any) -> str:
         return route.params.get("model", "")
 
@@ -148,7 +152,10 @@ class BedrockWire:
         return Answer(200, [("content-type", "application/json")], b'{"output": {"message": {"role": "assist')
 
     def stream_error(self) -> bytes:
-        return eventstream.exception("internalServerException", dumps({"message": _MESSAGES[500]}))
+        # A failure after the stream started arrives as a modelled exception message.
+        payload = {"message": "The system encountered an unexpected error during processing. Try your request again.",
+                   "originalStatusCode": 500}  # fmt: skip
+        return eventstream.exception("modelStreamErrorException", dumps(payload))
 
     # ---- endpoints ---------------------------------------------------------------
 
@@ -332,7 +339,8 @@ class _Reader:
             spec = tool.get("toolSpec")
             if isinstance(spec, dict):
                 name = spec.get("name")
-                schema = (spec.get("inputSchema") or {}).get("json")
+                input_schema = spec.get("inputSchema")
+                schema = input_schema.get("json") if isinstance(input_schema, dict) else None
                 if not isinstance(name, str) or not re.match(r"^[a-zA-Z0-9_-]{1,64}$", name):
                     raise _invalid(
                         f"1 validation error detected: Value '{name}' at 'toolConfig.tools.{i + 1}.member.toolSpec.name' "
@@ -343,9 +351,15 @@ class _Reader:
                         f"1 validation error detected: Value null at 'toolConfig.tools.{i + 1}.member.toolSpec.inputSchema' "
                         "failed to satisfy constraint: Member must not be null"
                     )
+                if schema_problem(schema) is not None:
+                    raise _invalid(
+                        f"The model returned the following errors: tools.{i}.custom.input_schema: JSON schema is invalid."
+                    )
                 specs.append(plan.ToolSpec(name, schema))
             self._add(tool, text.count_tokens(dumps(tool).decode()) if "cachePoint" not in tool else 0)
         choice = config.get("toolChoice")
+        if choice is not None and not isinstance(choice, dict):
+            raise _invalid("1 validation error detected: Value at 'toolConfig.toolChoice' failed to satisfy constraint: Member must be an object")
         if choice is None or "auto" in choice:
             return specs, "auto", None
         if "any" in choice:
@@ -409,6 +423,11 @@ class _Reader:
                     )
                 kind = keys[0]
                 value = block[kind]
+                if kind in ("toolUse", "toolResult", "reasoningContent", "cachePoint") and not isinstance(value, dict):
+                    raise _invalid(
+                        f"1 validation error detected: Value at 'messages.{i + 1}.member.content.{j + 1}.member.{kind}' "
+                        "failed to satisfy constraint: Member must be an object"
+                    )
                 tokens = 0
                 if kind == "text":
                     texts.append(str(value))
@@ -423,7 +442,7 @@ class _Reader:
                         tokens = text.count_tokens(str(value.get("name", ""))) + text.count_tokens(dumps(value.get("input", {})).decode())
                     else:
                         use_id = value.get("toolUseId")
-                        if use_id not in expected:
+                        if not isinstance(use_id, str) or use_id not in expected:
                             raise _invalid(
                                 f"The number of toolResult blocks at messages.{i}.content exceeds the number of "
                                 "toolUse blocks of previous turn."

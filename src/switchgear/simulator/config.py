@@ -77,7 +77,7 @@ class SimulatorConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         if self.reply_tokens < 1:
             raise ValueError("reply_tokens must be at least 1")
         if self.context_window < 1 or self.max_recorded_requests < 0 or self.cache_min_tokens < 0:
-            raise ValueError("context_window, cache_min_tokens and max_recorded_requests must be positive")
+            raise ValueError("context_window must be positive; cache_min_tokens and max_recorded_requests not negative")
 
     @classmethod
     def demo(cls, **changes: object) -> SimulatorConfig:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from switchgear.simulator import plan, text
+from switchgear.simulator import plan, schema, text
 from switchgear.simulator.cache import Prefixes
 from switchgear.simulator.config import content_mode
 from switchgear.simulator.wire import Answer, Env, Frame, Headers, Reject, Route, Stream, dumps
@@ -126,6 +126,9 @@ class GeminiWire:
                     }
                 ],
             )
+        return None
+
+    def precheck(self, route: Route, headers: dict[str, str]) -> Reject | None:
         return None
 
     def model_of(self, route: Route, body: Any) -> str:
@@ -294,7 +297,7 @@ class GeminiWire:
             raise _invalid("Invalid JSON payload received. Expected an object.")
         req = _normalise(req, EMBED_FIELDS, where)
         content = req.get("content")
-        if not isinstance(content, dict) or not content.get("parts"):
+        if not isinstance(content, dict) or not content.get("parts") or not isinstance(content["parts"], list):
             raise _invalid("* EmbedContentRequest.content: contents is not specified\n")
         words = " ".join(str(p.get("text", "")) for p in content["parts"] if isinstance(p, dict))
         if not words.strip():
@@ -372,6 +375,9 @@ class _Reader:
         if config.get("responseMimeType") == "application/json":
             json_schema = config.get("responseJsonSchema") or config.get("_responseJsonSchema") or config.get("responseSchema")
             json_object = json_schema is None
+            why = None if json_object else schema.problem(json_schema)
+            if why is not None:
+                raise _invalid(f"* GenerateContentRequest.generation_config.response_schema: {why}\n")
         self.ask = plan.Ask(
             model=model,
             source=source,
@@ -403,12 +409,20 @@ class _Reader:
             for key, value in tool.items():
                 if _camel(key) != "functionDeclarations":
                     continue
-                for j, decl in enumerate(value or []):
+                if not isinstance(value, list):
+                    raise _invalid(f"* GenerateContentRequest.tools[{i}].function_declarations: must be a list\n")
+                for j, decl in enumerate(value):
+                    where = f"* GenerateContentRequest.tools[{i}].function_declarations[{j}]"
+                    if not isinstance(decl, dict):
+                        raise _invalid(f"{where}: must be an object\n")
                     decl = {_camel(k): v for k, v in decl.items()}
                     name = decl.get("name")
                     if not isinstance(name, str) or not name:
-                        raise _invalid(f"* GenerateContentRequest.tools[{i}].function_declarations[{j}].name: Name cannot be empty.\n")
+                        raise _invalid(f"{where}.name: Name cannot be empty.\n")
                     params = decl.get("parametersJsonSchema") or decl.get("parameters") or {"type": "object"}
+                    why = schema.problem(params)
+                    if why is not None:
+                        raise _invalid(f"{where}.parameters: {why}\n")
                     specs.append(plan.ToolSpec(name, params))
             self._add(tool, text.count_tokens(dumps(tool).decode()))
         return specs
@@ -417,6 +431,8 @@ class _Reader:
         if not isinstance(config, dict):
             return "auto", None
         calling = config.get("functionCallingConfig") or config.get("function_calling_config") or {}
+        if not isinstance(calling, dict):
+            raise _invalid("* GenerateContentRequest.tool_config.function_calling_config: must be an object\n")
         calling = {_camel(k): v for k, v in calling.items()}
         mode = calling.get("mode", "AUTO")
         allowed = calling.get("allowedFunctionNames") or []

@@ -29,35 +29,13 @@ Shapes follow the OpenAI API reference and its OpenAPI description
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from switchgear.simulator import plan, text
-from switchgear.simulator.cache import Prefixes
-from switchgear.simulator.config import content_mode
+from switchgear.simulator.openai_request import AZURE_EXTRA_PARAMS, CHAT_PARAMS, EMBEDDING_PARAMS, invalid, read_chat
 from switchgear.simulator.wire import Answer, Env, Frame, Headers, Reject, Route, Stream, dumps, retry_after_header
 
-CHAT_PARAMS = frozenset(
-    {
-        "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
-        "max_completion_tokens", "max_tokens", "messages", "metadata", "modalities", "model",
-        "moderation", "n", "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
-        "prompt_cache_options", "prompt_cache_retention", "reasoning_effort", "response_format",
-        "safety_identifier", "seed", "service_tier", "stop", "store", "stream", "stream_options",
-        "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity",
-        "web_search_options",
-    }
-)  # fmt: skip
-# Azure On Your Data and friends add these.
-AZURE_EXTRA_PARAMS = frozenset({"data_sources", "enhancements", "user_security_context"})
-EMBEDDING_PARAMS = frozenset({"input", "model", "dimensions", "encoding_format", "user"})
-ROLES = ("system", "developer", "user", "assistant", "tool", "function")
-PART_TYPES = ("text", "image_url", "input_audio", "refusal", "audio", "file")
-EFFORT_TOKENS = {"none": 0, "minimal": 0, "low": 16, "medium": 64, "high": 256, "xhigh": 512}
 MODELS = ("gpt-4o", "gpt-4o-mini", "o3-mini", "text-embedding-3-small", "text-embedding-3-large", "sim-model")
-_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
-_OPENAI_MODEL = re.compile(r"^(gpt-|o\d|chatgpt-|text-embedding-|davinci|babbage)")
-_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 FINGERPRINT = "fp_5e1d2c3b4a"
 _FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length", "tool_calls": "tool_calls",
            "content_filter": "content_filter"}  # fmt: skip
@@ -86,10 +64,6 @@ _AZURE_AUTH = (
     "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key "
     "for an active subscription and use a correct regional API endpoint for your resource."
 )
-
-
-def _invalid(message: str, param: str | None = None, code: str | None = None) -> Reject:
-    return Reject(400, message, type="invalid_request_error", param=param, code=code)
 
 
 class OpenAIWire:
@@ -123,7 +97,7 @@ class OpenAIWire:
             )
         return None
 
-    def precheck(self, route: Route) -> Reject | None:
+    def precheck(self, route: Route, headers: dict[str, str]) -> Reject | None:
         if self.azure and not route.query.get("api-version"):
             return Reject(404, "Resource not found", code="404")
         return None
@@ -141,7 +115,7 @@ class OpenAIWire:
         return route.endpoint == "chat" and isinstance(body, dict) and body.get("stream") is True
 
     def parse_error(self) -> Reject:
-        return _invalid(_PARSE_ERROR)
+        return invalid(_PARSE_ERROR)
 
     def render(self, rej: Reject) -> Answer:
         headers: Headers = [("content-type", "application/json"), ("x-request-id", self.env.ids.make("req_", 32))]
@@ -201,7 +175,7 @@ class OpenAIWire:
         return Reject(status, messages.get(status, f"HTTP {status}"), type=typ, code=code, retry_after=retry_after)
 
     def context_error(self, tokens: int, window: int) -> Reject:
-        return _invalid(
+        return invalid(
             f"This model's maximum context length is {window} tokens. However, your messages resulted in "
             f"{tokens} tokens. Please reduce the length of the messages.",
             "messages",
@@ -274,16 +248,16 @@ class OpenAIWire:
 
     def _chat(self, route: Route, body: Any) -> Answer | Stream:
         if not isinstance(body, dict):
-            raise _invalid(f"Invalid type for body: expected an object, but got {type(body).__name__} instead.")
+            raise invalid(f"Invalid type for body: expected an object, but got {type(body).__name__} instead.")
         allowed = CHAT_PARAMS | AZURE_EXTRA_PARAMS if self.azure else CHAT_PARAMS
         for key in body:
             if key not in allowed:
-                raise _invalid(f"Unrecognized request argument supplied: {key}")
+                raise invalid(f"Unrecognized request argument supplied: {key}")
         model = self.model_of(route, body)
         if not self.azure and not model:
-            raise _invalid("you must provide a model parameter")
+            raise invalid("you must provide a model parameter")
         config = self.env.config()
-        ask, n, prompt_tokens, prefixes = self._read_chat(body, model)
+        ask, n, prompt_tokens, prefixes = read_chat(body, model)
         if prompt_tokens > config.context_window:
             raise self.context_error(prompt_tokens, config.context_window)
         if ask.mode == "content_filter" and self.azure:
@@ -342,302 +316,6 @@ class OpenAIWire:
         else:
             out["service_tier"] = "default"
         return Answer(200, self._headers(), dumps(out), usage["completion_tokens"])
-
-    def _read_chat(self, body: dict[str, Any], model: str) -> tuple[plan.Ask, int, int, Prefixes]:
-        messages = body.get("messages")
-        if messages is None:
-            raise _invalid("Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
-        if not isinstance(messages, list):
-            raise _invalid(
-                f"Invalid type for 'messages': expected an array, but got {_json_type(messages)} instead.",
-                "messages",
-                "invalid_type",
-            )
-        if not messages:
-            raise _invalid(
-                "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty "
-                "array instead.",
-                "messages",
-                "empty_array",
-            )
-        strict = bool(_OPENAI_MODEL.match(model))
-        reasoning_model = bool(_REASONING_MODEL.match(model))
-        mode = content_mode(model)
-        n = _int_param(body, "n", 1, 1, 128)
-        max_tokens = body.get("max_completion_tokens")
-        if "max_tokens" in body and body["max_tokens"] is not None:
-            if strict and reasoning_model:
-                raise _invalid(
-                    "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
-                    "'max_completion_tokens' instead.",
-                    "max_tokens",
-                    "unsupported_parameter",
-                )
-            max_tokens = body["max_tokens"] if max_tokens is None else max_tokens
-        if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
-            name = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-            raise _invalid(
-                f"Invalid '{name}': integer below minimum value. Expected a value >= 1, but got {max_tokens} instead.",
-                name,
-                "integer_below_min_value",
-            )
-        temperature = body.get("temperature")
-        if temperature is not None:
-            _range("temperature", temperature, 0, 2)
-            if strict and reasoning_model and temperature != 1:
-                raise _invalid(
-                    f"Unsupported value: 'temperature' does not support {temperature} with this model. Only the "
-                    "default (1) value is supported.",
-                    "temperature",
-                    "unsupported_value",
-                )
-        for name, lo, hi in (("top_p", 0, 1), ("presence_penalty", -2, 2), ("frequency_penalty", -2, 2)):
-            if body.get(name) is not None:
-                _range(name, body[name], lo, hi)
-        effort = body.get("reasoning_effort")
-        hidden = 0
-        if effort is not None:
-            if strict and not reasoning_model:
-                raise _invalid(
-                    "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
-                    "reasoning_effort",
-                    "unsupported_parameter",
-                )
-            if effort not in EFFORT_TOKENS:
-                raise _invalid(
-                    f"Invalid value: '{effort}'. Supported values are: 'none', 'minimal', 'low', 'medium', "
-                    "'high', and 'xhigh'.",
-                    "reasoning_effort",
-                    "invalid_value",
-                )
-            hidden = EFFORT_TOKENS[effort]
-        elif strict and reasoning_model:
-            hidden = EFFORT_TOKENS["medium"]
-        stop = body.get("stop")
-        stops: list[str] = []
-        if isinstance(stop, str):
-            stops = [stop]
-        elif isinstance(stop, list):
-            if len(stop) > 4:
-                raise _invalid(
-                    f"Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array "
-                    f"with length {len(stop)} instead.",
-                    "stop",
-                    "array_above_max_length",
-                )
-            stops = [s for s in stop if isinstance(s, str)]
-        elif stop is not None:
-            raise _invalid("Invalid type for 'stop': expected a string or an array of strings.", "stop", "invalid_type")
-        if body.get("stream_options") is not None and body.get("stream") is not True:
-            raise _invalid(
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options"
-            )
-        if body.get("top_logprobs") is not None:
-            top = body["top_logprobs"]
-            if not isinstance(top, int) or not 0 <= top <= 20:
-                raise _invalid("Invalid 'top_logprobs': expected an integer between 0 and 20.", "top_logprobs", "invalid_value")
-            if body.get("logprobs") is not True:
-                raise _invalid(
-                    "Invalid value for 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' is set.",
-                    "top_logprobs",
-                )
-
-        tools, tool_tokens = self._read_tools(body)
-        tool_mode, tool_name = self._read_tool_choice(body, tools)
-        prefixes = Prefixes(f"openai:{model}")
-        prefixes.add(dumps(body.get("tools") or []), tool_tokens)
-        source, tool_result, prompt_tokens, mentions_json = self._read_messages(messages, prefixes)
-        prompt_tokens += tool_tokens
-
-        json_schema = None
-        json_object = False
-        fmt = body.get("response_format")
-        if fmt is not None:
-            kind = fmt.get("type") if isinstance(fmt, dict) else None
-            if kind == "json_object":
-                if not mentions_json:
-                    raise _invalid(
-                        "'messages' must contain the word 'json' in some form, to use 'response_format' of type "
-                        "'json_object'.",
-                        "messages",
-                    )
-                json_object = True
-            elif kind == "json_schema":
-                spec = fmt.get("json_schema")
-                if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-                    raise _invalid(
-                        "Missing required parameter: 'response_format.json_schema.name'.",
-                        "response_format.json_schema.name",
-                        "missing_required_parameter",
-                    )
-                json_schema = spec.get("schema") or {"type": "object"}
-            elif kind != "text":
-                raise _invalid(
-                    f"Invalid value: '{kind}'. Supported values are: 'json_object', 'json_schema', and 'text'.",
-                    "response_format.type",
-                    "invalid_value",
-                )
-        ask = plan.Ask(
-            model=model,
-            source=source,
-            tool_result=tool_result,
-            tools=tools,
-            tool_mode=tool_mode,
-            tool_name=tool_name,
-            parallel_tools=body.get("parallel_tool_calls") is not False,
-            max_tokens=max_tokens,
-            stop=stops,
-            hidden_reasoning=hidden,
-            json_schema=json_schema,
-            json_object=json_object,
-            mode=mode,
-        )
-        return ask, n, prompt_tokens, prefixes
-
-    def _read_tools(self, body: dict[str, Any]) -> tuple[list[plan.ToolSpec], int]:
-        tools = body.get("tools")
-        if tools is None:
-            return [], 0
-        if not isinstance(tools, list):
-            raise _invalid("Invalid type for 'tools': expected an array.", "tools", "invalid_type")
-        specs = []
-        for i, tool in enumerate(tools):
-            kind = tool.get("type") if isinstance(tool, dict) else None
-            if kind == "custom":
-                continue
-            if kind != "function":
-                raise _invalid(
-                    f"Invalid value: '{kind}'. Supported values are: 'function' and 'custom'.",
-                    f"tools[{i}].type",
-                    "invalid_value",
-                )
-            fn = tool.get("function")
-            if not isinstance(fn, dict) or "name" not in fn:
-                raise _invalid(
-                    f"Missing required parameter: 'tools[{i}].function.name'.",
-                    f"tools[{i}].function.name",
-                    "missing_required_parameter",
-                )
-            name = fn["name"]
-            if not isinstance(name, str) or not _TOOL_NAME.match(name):
-                raise _invalid(
-                    f"Invalid 'tools[{i}].function.name': string does not match pattern. Expected a string that "
-                    "matches the pattern '^[a-zA-Z0-9_-]+$'.",
-                    f"tools[{i}].function.name",
-                    "invalid_value",
-                )
-            specs.append(plan.ToolSpec(name, fn.get("parameters") or {"type": "object", "properties": {}}))
-        return specs, text.count_tokens(dumps(tools).decode())
-
-    def _read_tool_choice(self, body: dict[str, Any], tools: list[plan.ToolSpec]) -> tuple[plan.ToolMode, str | None]:
-        choice = body.get("tool_choice")
-        if choice is None:
-            return "auto", None
-        if not tools:
-            raise _invalid(
-                "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
-                "tool_choice",
-            )
-        if choice in ("none", "auto", "required"):
-            return choice, None
-        if isinstance(choice, dict) and choice.get("type") == "function":
-            name = (choice.get("function") or {}).get("name")
-            if name not in {t.name for t in tools}:
-                raise _invalid(
-                    f"Invalid value for 'tool_choice': no function named '{name}' was specified in the 'tools' parameter.",
-                    "tool_choice",
-                )
-            return "tool", name
-        if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
-            return ("required" if (choice.get("allowed_tools") or {}).get("mode") == "required" else "auto"), None
-        raise _invalid(
-            "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or a function.", "tool_choice"
-        )
-
-    def _read_messages(self, messages: list[Any], prefixes: Prefixes) -> tuple[str, str | None, int, bool]:
-        total = 0
-        source = ""
-        mentions_json = False
-        pending: dict[str, int] = {}  # tool_call_id -> index of the assistant message awaiting it
-        last_calls_at = -1
-        for i, msg in enumerate(messages):
-            if not isinstance(msg, dict):
-                raise _invalid(
-                    f"Invalid type for 'messages[{i}]': expected an object, but got {_json_type(msg)} instead.",
-                    f"messages[{i}]",
-                    "invalid_type",
-                )
-            role = msg.get("role")
-            if role is None:
-                raise _invalid(
-                    f"Missing required parameter: 'messages[{i}].role'.", f"messages[{i}].role", "missing_required_parameter"
-                )
-            if role not in ROLES:
-                raise _invalid(
-                    f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', 'function', "
-                    "'tool', and 'developer'.",
-                    f"messages[{i}].role",
-                    "invalid_value",
-                )
-            if pending and role != "tool":
-                ids = ", ".join(pending)
-                raise _invalid(
-                    "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
-                    f"'tool_call_id'. The following tool_call_ids did not have response messages: {ids}",
-                    f"messages.[{last_calls_at}].role",
-                )
-            content = msg.get("content")
-            if content is None and role in ("system", "developer", "user", "tool"):
-                raise _invalid(
-                    f"Missing required parameter: 'messages[{i}].content'.",
-                    f"messages[{i}].content",
-                    "missing_required_parameter",
-                )
-            body_text, images = _content_text(content, i)
-            tokens = text.count_tokens(body_text) + images * text.IMAGE_TOKENS
-            if "json" in body_text.lower():
-                mentions_json = True
-            if role == "assistant":
-                calls = msg.get("tool_calls") or []
-                for call in calls:
-                    fn = (call.get("function") or {}) if isinstance(call, dict) else {}
-                    tokens += text.count_tokens(str(fn.get("name", ""))) + text.count_tokens(str(fn.get("arguments", "")))
-                    if isinstance(call, dict) and isinstance(call.get("id"), str):
-                        pending[call["id"]] = i
-                if calls:
-                    last_calls_at = i
-            elif role == "tool":
-                call_id = msg.get("tool_call_id")
-                if call_id not in pending:
-                    raise _invalid(
-                        "Invalid parameter: messages with role 'tool' must be a response to a preceeding message "
-                        "with 'tool_calls'.",
-                        f"messages.[{i}].role",
-                    )
-                del pending[call_id]
-            elif role == "user":
-                source = body_text
-            total += tokens
-            prefixes.add(dumps(msg), tokens)
-            prefixes.mark()
-        if pending:
-            ids = ", ".join(pending)
-            raise _invalid(
-                "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
-                f"'tool_call_id'. The following tool_call_ids did not have response messages: {ids}",
-                f"messages.[{last_calls_at}].role",
-            )
-        last = messages[-1]
-        tool_result = None
-        if last.get("role") == "tool":
-            # All tool messages after the last assistant turn are the results being answered.
-            results = []
-            for msg in reversed(messages):
-                if msg.get("role") != "tool":
-                    break
-                results.append(_content_text(msg.get("content"), 0)[0])
-            tool_result = " ".join(reversed(results))
-        return source, tool_result, total, mentions_json
 
     # ---- streaming --------------------------------------------------------------------
 
@@ -716,16 +394,16 @@ class OpenAIWire:
 
     def _embeddings(self, route: Route, body: Any) -> Answer:
         if not isinstance(body, dict):
-            raise _invalid("Invalid type for body: expected an object.")
+            raise invalid("Invalid type for body: expected an object.")
         for key in body:
             if key not in EMBEDDING_PARAMS:
-                raise _invalid(f"Unrecognized request argument supplied: {key}")
+                raise invalid(f"Unrecognized request argument supplied: {key}")
         model = self.model_of(route, body)
         if not self.azure and not model:
-            raise _invalid("you must provide a model parameter")
+            raise invalid("you must provide a model parameter")
         raw = body.get("input")
         if raw is None:
-            raise _invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
+            raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
         inputs: list[Any]
         if isinstance(raw, str):
             inputs = [raw]
@@ -734,20 +412,20 @@ class OpenAIWire:
         elif isinstance(raw, list):
             inputs = raw
         else:
-            raise _invalid("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", "input")
+            raise invalid("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", "input")
         if not inputs or len(inputs) > 2048:
-            raise _invalid("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", "input")
+            raise invalid("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", "input")
         dims = body.get("dimensions")
         default = 3072 if "large" in model else 1536
         if dims is not None:
             if "ada-002" in model:
-                raise _invalid("This model does not support specifying dimensions.", "dimensions")
+                raise invalid("This model does not support specifying dimensions.", "dimensions")
             if not isinstance(dims, int) or not 1 <= dims <= default:
-                raise _invalid(f"Invalid 'dimensions': expected an integer between 1 and {default}.", "dimensions", "invalid_value")
+                raise invalid(f"Invalid 'dimensions': expected an integer between 1 and {default}.", "dimensions", "invalid_value")
         size = dims or default
         encoding = body.get("encoding_format") or "float"
         if encoding not in ("float", "base64"):
-            raise _invalid(
+            raise invalid(
                 f"Invalid value: '{encoding}'. Supported values are: 'float' and 'base64'.", "encoding_format", "invalid_value"
             )
         data = []
@@ -755,17 +433,17 @@ class OpenAIWire:
         for i, item in enumerate(inputs):
             if isinstance(item, str):
                 if not item:
-                    raise _invalid("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", "input")
+                    raise invalid("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", "input")
                 tokens += text.count_tokens(item)
                 key = item
             elif isinstance(item, list) and all(isinstance(x, int) for x in item):
                 tokens += len(item)
                 key = " ".join(map(str, item))
             else:
-                raise _invalid("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", "input")
+                raise invalid("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", "input")
             config = self.env.config()
             if tokens > config.context_window:
-                raise _invalid(
+                raise invalid(
                     f"This model's maximum context length is {config.context_window} tokens, however you requested "
                     f"{tokens} tokens. Please reduce your prompt.",
                     None,
@@ -785,91 +463,6 @@ def _default_type(status: int) -> str:
     if status >= 500:
         return "server_error"
     return "invalid_request_error"
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, list):
-        return "an array"
-    if value is None:
-        return "null"
-    return "an object"
-
-
-def _int_param(body: dict[str, Any], name: str, default: int, lo: int, hi: int) -> int:
-    value = body.get(name)
-    if value is None:
-        return default
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _invalid(f"Invalid type for '{name}': expected an integer, but got {_json_type(value)} instead.", name, "invalid_type")
-    if value < lo:
-        raise _invalid(
-            f"Invalid '{name}': integer below minimum value. Expected a value >= {lo}, but got {value} instead.",
-            name,
-            "integer_below_min_value",
-        )
-    if value > hi:
-        raise _invalid(
-            f"Invalid '{name}': integer above maximum value. Expected a value <= {hi}, but got {value} instead.",
-            name,
-            "integer_above_max_value",
-        )
-    return value
-
-
-def _range(name: str, value: Any, lo: float, hi: float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise _invalid(f"Invalid type for '{name}': expected a number, but got {_json_type(value)} instead.", name, "invalid_type")
-    if value < lo:
-        raise _invalid(
-            f"Invalid '{name}': decimal below minimum value. Expected a value >= {lo}, but got {value} instead.",
-            name,
-            "decimal_below_min_value",
-        )
-    if value > hi:
-        raise _invalid(
-            f"Invalid '{name}': decimal above maximum value. Expected a value <= {hi}, but got {value} instead.",
-            name,
-            "decimal_above_max_value",
-        )
-
-
-def _content_text(content: Any, index: int) -> tuple[str, int]:
-    """The text of a message's content and its number of images."""
-    if content is None:
-        return "", 0
-    if isinstance(content, str):
-        return content, 0
-    if not isinstance(content, list):
-        raise _invalid(
-            f"Invalid type for 'messages[{index}].content': expected one of a string or array of objects, but got "
-            f"{_json_type(content)} instead.",
-            f"messages[{index}].content",
-            "invalid_type",
-        )
-    texts = []
-    images = 0
-    for j, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind not in PART_TYPES:
-            raise _invalid(
-                f"Invalid value: '{kind}'. Supported values are: 'text', 'image_url', 'input_audio', 'refusal', "
-                "'audio', and 'file'.",
-                f"messages[{index}].content[{j}].type",
-                "invalid_value",
-            )
-        if kind == "text":
-            texts.append(str(part.get("text", "")))
-        elif kind == "refusal":
-            texts.append(str(part.get("refusal", "")))
-        elif kind == "image_url":
-            images += 1
-    return "\n".join(texts), images
 
 
 def _choice(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:

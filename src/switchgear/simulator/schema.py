@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import msgspec
+
 _FORMATS = {
     "date-time": "2024-01-01T00:00:00Z",
     "date": "2024-01-01",
@@ -30,8 +32,26 @@ _FORMATS = {
 _MAX_DEPTH = 24
 
 
+class SchemaError(ValueError):
+    """The schema is not one a value can be made for (not an object, bad keywords)."""
+
+
 def example(schema: Any, root: Any = None) -> Any:
     return _value(schema, schema if root is None else root, 0, 0)
+
+
+def problem(schema: Any) -> str | None:
+    """Why no valid value can be made for ``schema``, or None. Vendors refuse such
+    schemas with a 400; the wire modules word it the vendor's way."""
+    if not isinstance(schema, dict):
+        return f"schema must be a JSON object, got {type(schema).__name__}"
+    try:
+        msgspec.json.encode(example(schema))
+    except SchemaError as exc:
+        return str(exc)
+    except (TypeError, ValueError, AttributeError, RecursionError) as exc:
+        return f"schema is not valid JSON Schema ({exc})"
+    return None
 
 
 def _resolve(ref: str, root: Any) -> Any:
@@ -123,9 +143,14 @@ def _value(schema: Any, root: Any, depth: int, salt: int) -> Any:
 
 def _object(schema: dict[str, Any], root: Any, depth: int) -> dict[str, Any]:
     props = schema.get("properties") or {}
+    if not isinstance(props, dict):
+        raise SchemaError("'properties' must be an object")
+    required = schema.get("required") or []
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        raise SchemaError("'required' must be an array of strings")
     extra = schema.get("additionalProperties")
     out: dict[str, Any] = {}
-    for name in schema.get("required") or []:
+    for name in required:
         sub = props.get(name, extra if isinstance(extra, dict) else {})
         out[name] = _value(sub, root, depth + 1, 0)
     # minProperties may ask for more than the required ones.

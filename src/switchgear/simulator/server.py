@@ -37,6 +37,7 @@ answer. A scripted fault is consumed even by a request refused before it applies
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections import deque
 from typing import Any, Iterable
@@ -55,6 +56,7 @@ from switchgear.simulator.text import Ids
 from switchgear.simulator.wire import Answer, Env, Reject, Route, Stream, dumps
 
 _JSON = [("content-type", "application/json")]
+_log = logging.getLogger("switchgear.simulator")
 _GEMINI_ACTIONS = {
     "generateContent": "generate",
     "streamGenerateContent": "stream",
@@ -136,7 +138,7 @@ class Simulator:
         self._config = self._initial
         self._limits = limits or ServerLimits()
         self._faults: deque[Fault] = deque()
-        self._requests: deque[dict[str, Any]] = deque(maxlen=self._config.max_recorded_requests or None)
+        self._requests: deque[dict[str, Any]] = deque(maxlen=self._config.max_recorded_requests)
         self._rng = random.Random(self._config.seed)
         self._env = Env(lambda: self._config, Ids(self._config.seed), PromptCache())
         self._wires: dict[str, Any] = {
@@ -203,7 +205,7 @@ class Simulator:
             self._rng = random.Random(config.seed)
             self._env.ids = Ids(config.seed)
         if config.max_recorded_requests != self._config.max_recorded_requests:
-            self._requests = deque(self._requests, maxlen=config.max_recorded_requests or None)
+            self._requests = deque(self._requests, maxlen=config.max_recorded_requests)
         self._config = config
         return config
 
@@ -233,7 +235,7 @@ class Simulator:
     def reset(self) -> None:
         self._config = self._initial
         self._faults.clear()
-        self._requests = deque(maxlen=self._config.max_recorded_requests or None)
+        self._requests = deque(maxlen=self._config.max_recorded_requests)
         self._rng = random.Random(self._config.seed)
         self._env.ids = Ids(self._config.seed)
         self._env.cache.clear()
@@ -270,8 +272,7 @@ class Simulator:
         }
         if not parsed:
             entry["raw_body"] = req.body.decode("utf-8", "replace")
-        if self._requests.maxlen != 0:
-            self._requests.append(entry)
+        self._requests.append(entry)  # a deque bounded by max_recorded_requests (0: keep none)
         config = self._config
         if route is None:
             await self._pause(config.latency_ms)
@@ -286,11 +287,9 @@ class Simulator:
                 refused = wire.authenticate(req.headers, query, config.api_key)
                 if refused is not None:
                     raise refused
-            precheck = getattr(wire, "precheck", None)
-            if precheck is not None:
-                refused = precheck(route, req.headers) if route.format == "anthropic" else precheck(route)
-                if refused is not None:
-                    raise refused
+            refused = wire.precheck(route, req.headers)
+            if refused is not None:
+                raise refused
             if req.method == "POST" and (not parsed or not req.body):
                 raise wire.parse_error()
             model = wire.model_of(route, body)
@@ -316,7 +315,14 @@ class Simulator:
             if fault is not None and fault.kind == "malformed":
                 result = wire.malformed(stream)
             else:
-                result = wire.handle(route, body)
+                try:
+                    result = wire.handle(route, body)
+                except Reject:
+                    raise
+                except Exception:
+                    # A simulator bug: answer as the vendor's own 500 would, so clients parse it.
+                    _log.exception("simulator failed on %s %s", req.method, req.path)
+                    raise wire.status_error(500, None, model) from None
         except Reject as rej:
             await self._pause(config.latency_ms)
             answer = wire.render(rej)

@@ -110,8 +110,10 @@ class Dispatch:
     def _build(self, ctx: RequestContext, dep: Deployment) -> tuple[Any, bool]:
         target = _target_for(dep, ctx)
         raw = ctx.raw
+        # Pass through unless the client used a parameter this vendor cannot honour: then
+        # translate, so the vendor's policy (a 400 naming it, or a drop) applies.
         passthrough = dep.fmt.name == self.dialect.native_format and not (
-            target.unsupported and any(k in raw for k in target.unsupported)  # type: ignore[operator]
+            target.unsupported and self.dialect.uses_any(raw, target.unsupported)
         )
         if passthrough:
             up = dep.fmt.build_passthrough(raw, target, ctx.stream)
@@ -177,16 +179,19 @@ class Dispatch:
             self._fail_stream(ctx, e)
             await self._end_with_error(ctx, responder, e)
             return
+        forwarded = ps.error  # an upstream error event, already forwarded as it came
+        tail = ps.close()  # end of body: may add a terminator, or flag a cut stream
         ctx.usage = ps.usage
-        if ps.error is not None:  # the upstream sent an error event; it was forwarded as is
+        if tail:
+            if not ctx.response_started:
+                await self._begin(ctx, dep, responder)
+            await responder.write(tail)
+        if ps.error is not None:
             self._fail_stream(ctx, ps.error)
-            ctx.error = ps.error
-            await responder.end()
-            return
-        if not ps.finished:
-            err = UpstreamProtocolError(f"{dep.provider} ended the stream before its end marker", provider=dep.provider)
-            self._fail_stream(ctx, err)
-            await self._end_with_error(ctx, responder, err)
+            if ps.error is forwarded:
+                await responder.end()
+            else:
+                await self._end_with_error(ctx, responder, ps.error)
             return
         if not ctx.response_started:
             await self._begin(ctx, dep, responder)

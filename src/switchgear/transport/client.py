@@ -116,6 +116,16 @@ class _Conn(asyncio.Protocol):
             self._last_data = self._loop.time()
         try:
             self._parser.feed_data(data)
+            # Per read, not per body piece: httptools calls on_body once per chunk.
+            if self._chunks and not self._read_all:
+                waiter = self._waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+                if self._state == _BODY:
+                    self._buffered += len(data)
+                    if self._buffered > _HIGH_WATER and not self._read_paused:
+                        self._read_paused = True
+                        self._transport.pause_reading()
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
             state = self._state
             if state == _WAIT_HEAD or state == _BODY:
@@ -203,15 +213,7 @@ class _Conn(asyncio.Protocol):
             raise _StopParsing  # what follows would be a body that is not there
 
     def on_body(self, body: bytes) -> None:
-        self._chunks.append(body)
-        self._buffered += len(body)
-        if self._buffered > _HIGH_WATER and not self._read_all and not self._read_paused:
-            self._read_paused = True
-            self._transport.pause_reading()
-        if not self._read_all:  # read() only wants the end
-            waiter = self._waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+        self._chunks.append(body)  # the consumer is woken once per read, in data_received
 
     def on_message_complete(self) -> None:
         if self._informational:
@@ -235,6 +237,9 @@ class _Conn(asyncio.Protocol):
         total_deadline: float,
     ) -> None:
         """Send the request and wait for the response head."""
+        transport = self._transport
+        if transport is None:  # lost between connect and now
+            raise _Stale() if self._reused else UpstreamUnavailable("upstream closed the connection")
         loop = self._loop
         self._state = _WAIT_HEAD
         self._head_only = head_only
@@ -253,9 +258,9 @@ class _Conn(asyncio.Protocol):
             self._timer = loop.call_at(first, self._on_timer)
         waiter = self._head_waiter = loop.create_future()
         if isinstance(payload, bytes):
-            self._transport.write(payload)
+            transport.write(payload)
         else:
-            self._transport.writelines(payload)
+            transport.writelines(payload)
         await waiter
 
     def _on_timer(self) -> None:
@@ -446,6 +451,14 @@ class UpstreamResponse:
     async def __aenter__(self) -> UpstreamResponse:
         return self
 
+    def __del__(self) -> None:
+        # A response nobody closed must not hold its pool slot forever.
+        if self._conn is not None:
+            try:
+                self._discard()
+            except Exception:  # the loop may be gone already
+                pass
+
     async def __aexit__(self, *exc: object) -> None:
         self.close()
 
@@ -536,7 +549,7 @@ class UpstreamPool:
                 self._release(conn)
                 if fresh:
                     raise UpstreamUnavailable("upstream closed the connection before responding") from None
-                raise UpstreamUnavailable('x')  #; try once more, on a new connection
+                fresh = True  # the request was never seen; try once more, on a new connection
                 continue
             except BaseException:
                 # Timeout, error, or our caller was cancelled: never pool a dirty connection.
@@ -548,29 +561,30 @@ class UpstreamPool:
     # -- the pool --
 
     async def _acquire(self, fresh: bool, total_deadline: float) -> _Conn:
+        """A pooled connection, or a new one (``fresh``: never a pooled one)."""
         if self._closed:
             raise UpstreamUnavailable("upstream pool is closed")
         idle = self._idle
-        while idle:
-            conn = idle.pop()
-            if conn._state == _IDLE and self._loop.time() - conn._idle_since < self._keepalive_idle:
-                if fresh:
-                    conn._close()  # its slot is ours: open a new connection in it
-                    break
-                conn._reused = True
-                return conn
-            conn._close()
-            self._count -= 1
+        if idle and not fresh:
+            oldest_ok = self._loop.time() - self._keepalive_idle
+            while idle:
+                conn = idle.pop()
+                if conn._state == _IDLE and conn._idle_since > oldest_ok:
+                    conn._reused = True
+                    return conn
+                conn._close()
+                self._count -= 1
+        if self._count < self._max:
+            self._count += 1
+        elif idle:  # fresh, and the pool is full: an idle connection gives up its slot
+            idle.popleft()._close()
         else:
-            if self._count >= self._max:
-                conn_or_slot = await self._wait_for_slot(total_deadline)
-                if conn_or_slot is not None:
-                    if not fresh and conn_or_slot._state == _IDLE:
-                        conn_or_slot._reused = True
-                        return conn_or_slot
-                    conn_or_slot._close()  # closed in hand-off, or we need a fresh one
-            else:
-                self._count += 1
+            handed = await self._wait_for_slot(total_deadline)
+            if handed is not None:
+                if not fresh and handed._state == _IDLE:
+                    handed._reused = True
+                    return handed
+                handed._close()  # closed during the hand-off, or we need a fresh one
         # We hold a slot: open a connection in it.
         try:
             return await self._connect(total_deadline)

@@ -343,6 +343,9 @@ def _apply_reasoning(r: Reasoning, body: dict[str, Any], output_config: dict[str
         if effort is not None:
             output_config["effort"] = _ADAPTIVE_EFFORT[effort]
         return
+    if r.budget_tokens == 0:  # canonical: a budget of 0 means thinking off
+        body["thinking"] = {"type": "disabled"}
+        return
     budget = r.budget_tokens if r.budget_tokens is not None else EFFORT_BUDGET[r.effort or "medium"]
     budget = max(budget, MIN_THINKING_BUDGET)
     if body["max_tokens"] <= budget:
@@ -649,10 +652,12 @@ class PassthroughStream:
                 chunks.append(b"data: " + ev.data.encode() + b"\n\n")
         return b"".join(chunks)
 
-    def close(self) -> None:
-        """End of the upstream body: a stream cut before message_stop becomes ``error``."""
+    def close(self) -> bytes:
+        """End of the upstream body: a stream cut before message_stop becomes ``error``
+        (not yet forwarded). Returns bytes still to forward: none for this format."""
         if not self.finished and self.error is None:
             self.error = UpstreamProtocolError("Anthropic stream ended before message_stop")
+        return b""
 
 
 def _loads(data: str) -> dict[str, Any] | None:

@@ -172,16 +172,18 @@ def _apply_renames(body: dict[str, Any], target: Target) -> None:
             body.setdefault(new, value)  # a client that already used the new name wins
 
 
+# Upper budget bound of each effort: the inverse of the effort -> budget table the
+# budget-speaking formats use (minimal 1024, low 2048, medium 8192, high 24576).
+_EFFORT_CEILINGS = ((1024, "minimal"), (2048, "low"), (8192, "medium"))
+
+
 def _effort_for_budget(budget: int) -> str:
     """Token budget -> OpenAI effort bucket. 0 asks for no reasoning at all."""
     if budget <= 0:
         return "none"
-    if budget < 1024:
-        return "minimal"
-    if budget < 4096:
-        return "low"
-    if budget < 16384:
-        return "medium"
+    for ceiling, effort in _EFFORT_CEILINGS:
+        if budget <= ceiling:
+            return effort
     return "high"
 
 
@@ -501,7 +503,7 @@ def parse_response(body: bytes, target: Target) -> ChatResponse:
             raise UpstreamProtocolError(f"chat.completion choice {ch.index} has no message", provider=target.provider)
         reason: FinishReason | None = None
         stop_seq = None
-        if ch.finish_reason is not None:
+        if ch.finish_reason:
             reason, stop_seq = _finish(ch.finish_reason, ch.stop_reason)
         try:
             parts = _message_parts(m)
@@ -552,7 +554,7 @@ class StreamParser:
             if self._done or self._failed:
                 break
             payload = ev.data
-            if payload == "[DONE]" or payload.strip() == "[DONE]":
+            if payload == "[DONE]" or (payload[:1] != "{" and payload.strip() == "[DONE]"):
                 self._done = True
                 self._flush_usage(out)
                 break
@@ -638,7 +640,7 @@ class StreamParser:
                             index=0, id="call_0" if fc.name else None, name=fc.name, arguments=fc.arguments or "", choice=i
                         )
                     )
-            if ch.finish_reason is not None:
+            if ch.finish_reason:  # some servers send "" for "not yet"
                 reason, stop_seq = _finish(ch.finish_reason, ch.stop_reason)
                 self._finished = True
                 out.append(Finish(reason, i, stop_seq))
