@@ -191,12 +191,13 @@ async def test_pipelined_requests_are_answered_in_order_one_at_a_time() -> None:
         writer.close()
 
 
-async def test_pipelining_flood_pauses_reading_and_loses_nothing() -> None:
+@pytest.mark.parametrize("max_pipelined", [1, 2])
+async def test_pipelining_flood_pauses_reading_and_loses_nothing(max_pipelined: int) -> None:
     async def handler(req: Request, resp: Responder) -> None:
         await asyncio.sleep(0)
         resp.send(200, [], req.path.encode())
 
-    async with serving(handler, max_pipelined=2) as port:
+    async with serving(handler, max_pipelined=max_pipelined) as port:
         reader, writer = await connect(port)
 
         async def send() -> None:

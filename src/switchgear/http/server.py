@@ -59,6 +59,12 @@ class ServerLimits:
     send_timeout: float = 60.0  # a client that stops reading our response is cut off
     max_pipelined: int = 16  # queued requests per connection before we stop reading
 
+    def __post_init__(self) -> None:
+        if min(self.max_body_bytes, self.max_header_bytes, self.max_headers, self.max_pipelined) < 1:
+            raise ValueError("ServerLimits sizes and counts must be at least 1")
+        if min(self.header_timeout, self.body_timeout, self.keepalive_timeout, self.send_timeout) <= 0:
+            raise ValueError("ServerLimits timeouts must be positive")
+
 
 class ClientDisconnected(Exception):
     """The client connection is gone; nothing more can be sent."""
@@ -120,9 +126,7 @@ def _plain_error(status: int, code: str, message: str) -> bytes:
 _MALFORMED = _plain_error(400, "invalid_request", "malformed HTTP request")
 _HEAD_TOO_LARGE = _plain_error(431, "request_header_fields_too_large", "request header fields too large")
 
-# Header-name cache: raw bytes as sent -> lower-cased str. Bounded; names are few.
-_NAME_CACHE: dict[bytes, str] = {}
-_NAME_CACHE_MAX = 1024
+_NAME_CACHE_MAX = 1024  # per server: raw header name as sent -> lower-cased str
 
 # Connection read-side phases; each has a deadline checked by the server ticker.
 _P_NONE, _P_IDLE, _P_HEAD, _P_BODY, _P_LINGER = range(5)
@@ -284,7 +288,7 @@ class Responder:
 
 class _Connection(asyncio.Protocol):
     __slots__ = (
-        "_server", "_loop", "_handler", "_limits", "_parser", "_transport", "_client",
+        "_server", "_loop", "_handler", "_limits", "_names", "_parser", "_transport", "_client",
         "_lost", "_must_close", "_closing", "_reading_done", "_draining",
         "_pstate", "_url", "_headers", "_nheaders", "_head_bytes", "_head_raw", "_began",
         "_chunks", "_body_len",
@@ -299,6 +303,7 @@ class _Connection(asyncio.Protocol):
         self._loop = server._loop
         self._handler = server._handler
         self._limits = server._limits
+        self._names = server._names
         self._parser = httptools.HttpRequestParser(self)
         self._transport: Any = None
         self._client: tuple[str, int] | None = None
@@ -391,11 +396,11 @@ class _Connection(asyncio.Protocol):
             return  # draining a refused upload, or bytes after a final request
         try:
             self._parser.feed_data(data)
-        except _Stop:
-            return
         except httptools.HttpParserCallbackError as exc:
+            # httptools wraps what a callback raised; _Stop means we already reacted.
             if isinstance(exc.__context__, _Stop):
                 return
+            _log.error("request parser callback failed", exc_info=exc.__context__)
             self._bad_request(_MALFORMED)
         except httptools.HttpParserUpgrade:
             # The request is queued; what follows would be another protocol.
@@ -443,11 +448,12 @@ class _Connection(asyncio.Protocol):
         if self._nheaders > limits.max_headers or self._head_bytes > limits.max_header_bytes:
             self._bad_request(_HEAD_TOO_LARGE)
             raise _Stop
-        key = _NAME_CACHE.get(name)
+        names = self._names
+        key = names.get(name)
         if key is None:
             key = name.decode("latin-1").lower()
-            if len(_NAME_CACHE) < _NAME_CACHE_MAX:
-                _NAME_CACHE[name] = key
+            if len(names) < _NAME_CACHE_MAX:
+                names[name] = key
         headers = self._headers
         prev = headers.get(key)
         if prev is None:
@@ -582,7 +588,7 @@ class _Connection(asyncio.Protocol):
                 if self._lost or self._must_close or not queue:
                     return
                 entry = queue.popleft()
-                if self._read_paused and len(queue) < self._limits.max_pipelined // 2:
+                if self._read_paused and len(queue) <= self._limits.max_pipelined // 2:
                     self._read_paused = False
                     self._transport.resume_reading()
         finally:
@@ -726,6 +732,7 @@ class HttpServer(asyncio.AbstractServer):
         self._limits = limits
         self._loop = loop
         self._connections: set[_Connection] = set()
+        self._names: dict[bytes, str] = {}
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.TimerHandle | None = None
         self._closed: asyncio.Future[None] | None = None

@@ -88,6 +88,24 @@ class SimulatorConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class Fault(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One misbehaviour, for one request:
+
+    status            HTTP ``status`` in the vendor's error shape for that path; ``retry_after``
+                      goes out the vendor's way (Retry-After header, Azure also retry-after-ms,
+                      Gemini a RetryInfo detail, Bedrock nothing)
+    context_length    the vendor's context-window error
+    not_found         the vendor's unknown-model error
+    drop              streams: ``after_events`` events, then the connection is cut (no
+                      terminating chunk); non-streams: closed before any response
+    stream_error      streams: ``after_events`` events, then the vendor's mid-stream error event
+                      and a clean end; non-streams: as drop
+    hang              never answers (until the client leaves or the simulator stops)
+    slow_first_token  the first content token (non-streams: the answer) ``ms`` late
+    reset             the connection is closed without any response
+    malformed         200 with a body (or a stream event) that is not valid JSON; Bedrock
+                      streams get a frame with a bad CRC
+    """
+
     kind: FaultKind
     status: int = 500  # kind "status"
     retry_after: float | None = None  # kind "status": sent the vendor's way (header or RetryInfo)

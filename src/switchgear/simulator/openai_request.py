@@ -314,12 +314,12 @@ def _read_messages(messages: list[Any], prefixes: Prefixes) -> tuple[str, str | 
                 raise invalid(
                     f"Invalid type for 'messages[{i}].tool_calls': expected an array.", f"messages[{i}].tool_calls", "invalid_type"
                 )
-            for call in calls:
+            for k, call in enumerate(calls):
                 fn = call.get("function") if isinstance(call, dict) else None
                 if not isinstance(fn, dict):
                     raise invalid(
-                        f"Missing required parameter: 'messages[{i}].tool_calls[0].function'.",
-                        f"messages[{i}].tool_calls[0].function",
+                        f"Missing required parameter: 'messages[{i}].tool_calls[{k}].function'.",
+                        f"messages[{i}].tool_calls[{k}].function",
                         "missing_required_parameter",
                     )
                 tokens += text.count_tokens(str(fn.get("name", ""))) + text.count_tokens(str(fn.get("arguments", "")))
