@@ -26,7 +26,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +51,7 @@ ADDED_P50_SLACK_MS = 0.5
 P99_FACTOR_512 = 1.5
 IDLE_RSS_MB = 80.0
 GROWTH_LIMIT_MB = 5.0  # "no growth": under 5 bytes per request over a million requests
+DISTURBED_CORES = 0.25  # CPU used by other people's jobs during a row above which the row is flagged
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ class CpuMeter:
         self.proxy_cores = self.proxy / wall if wall else 0.0
 
 
-def wait_quiet(limit_s: float, own_pids: list[int], threshold: float = 0.25) -> None:
+def wait_quiet(limit_s: float, own_pids: list[int], threshold: float = DISTURBED_CORES) -> None:
     """Wait (up to limit_s) for a second in which processes outside the bench use < threshold cores."""
     deadline = time.monotonic() + limit_s
     while True:
@@ -528,6 +528,8 @@ def main() -> int:
     ap.add_argument("--no-switchgear", action="store_true", help="only the mock and nginx (harness check)")
     ap.add_argument("--switchgear-wait", type=float, default=30.0, help="seconds to wait for it to come up")
     ap.add_argument("--results", default=str(BENCH / "RESULTS.md"))
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure every row N times, alternating targets; report the least disturbed")
     ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
                     help="before each row, wait up to S seconds for other jobs to use < 0.25 cores")
     a = ap.parse_args()
@@ -698,47 +700,34 @@ def bench(a: argparse.Namespace, warm: float, dur: float, env: Env, procs: Procs
     if wanted - {sc.key for sc in scenarios}:
         raise SystemExit(f"bench: unknown scenario(s) {sorted(wanted - {sc.key for sc in scenarios})}")
     results: dict[str, dict[str, Run]] = {}
+    rounds: dict[str, dict[str, list[Run]]] = {}
     sg_failures: list[str] = list(f"{k}: {v}" for k, v in sg_bad.items())
     for sc in scenarios:
         if sc.key not in wanted:
             continue
         results[sc.key] = {}
-        for target in TARGETS:
-            if target == "switchgear" and env.sg_status != "ok":
-                results[sc.key][target] = Run(note=f"not run: switchgear {env.sg_status}")
-                continue
-            port = ports[target] if not (sc.key == "c512" and target == "direct") else env.slow_port
-            url = f"http://127.0.0.1:{port}{sc.paths[target]}"
-            if a.wait_quiet > 0:
-                wait_quiet(a.wait_quiet, [env.nginx_pid, env.sg_proc.pid if env.sg_proc else 0, env.mock_pid,
-                                          env.slow_pid])
-            if warm > 0:
-                wrk(url, scripts[sc.body], sc.conns, warm, f"{sc.key}-{target}-warmup")
-            log_from = env.sg_log.stat().st_size if target == "switchgear" and env.sg_log.exists() else 0
-            upstream = env.slow_pid if sc.key == "c512" else env.mock_pid
-            if target == "direct":
-                server = upstream
-            else:
-                server = env.nginx_pid if target == "nginx" else env.sg_proc.pid
-            with CpuMeter([server], [p for p in {env.nginx_pid, env.sg_proc.pid if env.sg_proc else 0,
-                                                 env.mock_pid, env.slow_pid} - {server, 0}]) as cpu:
-                r = wrk(url, scripts[sc.body], sc.conns, dur, f"{sc.key}-{target}")
-            r.proxy_cpu_s, r.proxy_cores, r.others_cores = cpu.proxy, cpu.proxy_cores, cpu.others_cores
-            results[sc.key][target] = r
-            if target == "switchgear":
-                time.sleep(1.0)  # what wrk's closing connections make it log comes just after the run
-                r.log_lines = new_log_lines(env.sg_log, log_from)
-            print(f"  {sc.title:<34} {target:<10} {r.rps:>9,.0f} req/s  p50 {r.p50:6.2f}  p99 {r.p99:7.2f} ms  "
-                  f"errors {r.errors}  {r.bytes_per_req:,.0f} B/resp  server {r.cpu_us_per_req:5.1f} µs CPU/req "
-                  f"({r.proxy_cores:.2f} cores)  others {r.others_cores:.2f} cores {r.note}", flush=True)
-            if target == "switchgear" and env.sg_proc is not None and env.sg_proc.poll() is not None:
-                msg = f"switchgear died during '{sc.title}' (exit code {env.sg_proc.returncode})"
-                print("bench: " + msg, flush=True)
-                sg_failures.append(msg)
-                env.sg_status = "crashed"
-            elif target == "switchgear" and r.errors:
-                sg_failures.append(f"'{sc.title}': {r.non2xx} non-2xx, {r.socket_errors} socket errors, "
-                                   f"{r.timeouts} timeouts")
+        rounds[sc.key] = {t: [] for t in TARGETS}
+        for rnd in range(a.rounds):
+            for target in TARGETS:
+                if target == "switchgear" and env.sg_status != "ok":
+                    results[sc.key][target] = Run(note=f"not run: switchgear {env.sg_status}")
+                    continue
+                r = measure(a, env, sc, target, ports, scripts, warm if rnd == 0 else 0, dur, rnd)
+                rounds[sc.key][target].append(r)
+                # Noise from other jobs only ever slows a row down: keep the least disturbed round.
+                results[sc.key][target] = min(rounds[sc.key][target], key=lambda x: (not x.requests, x.others_cores))
+                tag = f" (round {rnd + 1})" if a.rounds > 1 else ""
+                print(f"  {sc.title:<34} {target:<10} {r.rps:>9,.0f} req/s  p50 {r.p50:6.2f}  p99 {r.p99:7.2f} ms  "
+                      f"errors {r.errors}  {r.bytes_per_req:,.0f} B/resp  server {r.cpu_us_per_req:5.1f} µs CPU/req "
+                      f"({r.proxy_cores:.2f} cores)  others {r.others_cores:.2f} cores{tag} {r.note}", flush=True)
+                if target == "switchgear" and env.sg_proc is not None and env.sg_proc.poll() is not None:
+                    msg = f"switchgear died during '{sc.title}' (exit code {env.sg_proc.returncode})"
+                    print("bench: " + msg, flush=True)
+                    sg_failures.append(msg)
+                    env.sg_status = "crashed"
+                elif target == "switchgear" and r.errors:
+                    sg_failures.append(f"'{sc.title}': {r.non2xx} non-2xx, {r.socket_errors} socket errors, "
+                                       f"{r.timeouts} timeouts")
 
     after = {"nginx": tree_rss_mb(env.nginx_pid)}
     if env.sg_status == "ok":
@@ -754,11 +743,37 @@ def bench(a: argparse.Namespace, warm: float, dur: float, env: Env, procs: Procs
             env.sg_status = "crashed"
 
     finished = _dt.datetime.now().astimezone()
-    text = report(meta, started, finished, warm, dur, a, env, idle, after, results, growth, sg_failures)
+    text = report(meta, started, finished, warm, dur, a, env, idle, after, results, growth, sg_failures, rounds)
     Path(a.results).write_text(text)
     print()
     print(text)
     return 0
+
+
+def measure(a: argparse.Namespace, env: Env, sc: Scenario, target: str, ports: dict[str, int],
+            scripts: dict[str, Path], warm: float, dur: float, rnd: int) -> Run:
+    """One row: optional warm-up, then the measured wrk run with CPU accounting and the proxy's log."""
+    port = ports[target] if not (sc.key == "c512" and target == "direct") else env.slow_port
+    url = f"http://127.0.0.1:{port}{sc.paths[target]}"
+    sg_pid = env.sg_proc.pid if env.sg_proc else 0
+    ours = [env.nginx_pid, sg_pid, env.mock_pid, env.slow_pid]
+    if a.wait_quiet > 0:
+        wait_quiet(a.wait_quiet, ours)
+    tag = f"{sc.key}-{target}" + (f"-r{rnd + 1}" if rnd else "")
+    if warm > 0:
+        wrk(url, scripts[sc.body], sc.conns, warm, f"{tag}-warmup")
+    log_from = env.sg_log.stat().st_size if target == "switchgear" and env.sg_log.exists() else 0
+    if target == "direct":
+        server = env.slow_pid if sc.key == "c512" else env.mock_pid
+    else:
+        server = env.nginx_pid if target == "nginx" else sg_pid
+    with CpuMeter([server], [p for p in set(ours) - {server, 0}]) as cpu:
+        r = wrk(url, scripts[sc.body], sc.conns, dur, tag)
+    r.proxy_cpu_s, r.proxy_cores, r.others_cores = cpu.proxy, cpu.proxy_cores, cpu.others_cores
+    if target == "switchgear":
+        time.sleep(1.0)  # what wrk's closing connections make it log comes just after the run
+        r.log_lines = new_log_lines(env.sg_log, log_from)
+    return r
 
 
 def memory_growth(a: argparse.Namespace, env: Env, lua: Path) -> dict:
@@ -840,11 +855,21 @@ def _ms(v: float) -> str:
     return f"{v:.2f}"
 
 
+def _warn(r: Run) -> str:
+    return " ⚠" if r.others_cores > DISTURBED_CORES else ""
+
+
+def _disturbed(*runs: Run | None) -> str:
+    """A caveat for a target row when a compared run shared the machine with other jobs."""
+    worst = max((r.others_cores for r in runs if r is not None), default=0.0)
+    return f" ⚠ other jobs used up to {worst:.2f} cores during these rows" if worst > DISTURBED_CORES else ""
+
+
 def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "MISS")
 
 
-def report(meta, started, finished, warm, dur, a, env, idle, after, results, growth, sg_failures) -> str:  # type: ignore[no-untyped-def]
+def report(meta, started, finished, warm, dur, a, env, idle, after, results, growth, sg_failures, rounds) -> str:  # type: ignore[no-untyped-def]
     L: list[str] = []
     w = L.append
     w("# Switchgear benchmark results")
@@ -852,8 +877,9 @@ def report(meta, started, finished, warm, dur, a, env, idle, after, results, gro
     w(f"- Date: {started:%Y-%m-%d %H:%M %Z} (took {(finished - started).total_seconds() / 60:.1f} min)")
     w(f"- Machine: `nproc` = {meta['nproc']}, CPU: {meta['cpu']}, kernel {meta['kernel']}")
     w(f"- Commit: `{meta['commit']}`; Python {meta['python']}, nginx {meta['nginx']}, wrk {meta['wrk']}")
-    w(f"- Runs: {warm:g} s warm-up + {dur:g} s measured per row; wrk 1 thread on core 1 with the mocks; "
-      f"the proxy under test alone on core 0")
+    w(f"- Runs: {warm:g} s warm-up + {dur:g} s measured per row"
+      + (f", {a.rounds} rounds alternating the targets, the least disturbed round reported" if a.rounds > 1 else "")
+      + "; wrk 1 thread on core 1 with the mocks; the proxy under test alone on core 0")
     w(f"- Switchgear: {env.sg_status}")
     w("- Command: `bash bench/run.sh" + "".join(" " + x for x in sys.argv[1:]) + "`")
     w(f"- Load average (1/5/15 min) at start: {meta['load_start']}; at end: {_loadavg()} "
@@ -878,14 +904,14 @@ def report(meta, started, finished, warm, dur, a, env, idle, after, results, gro
                 continue
             w(f"| {titles[key]} | {target} | {r.rps:,.0f} | {_ms(r.p50)} | {_ms(r.p90)} | {_ms(r.p99)} | {_ms(r.mean)} | "
               f"{r.non2xx} | {r.socket_errors} | {r.timeouts} | {r.bytes_per_req:,.0f} | "
-              f"{r.cpu_us_per_req:.1f} ({r.proxy_cores:.2f}) | {r.others_cores:.2f} |")
+              f"{r.cpu_us_per_req:.1f} ({r.proxy_cores:.2f}) | {r.others_cores:.2f}{_warn(r)} |")
     w("")
     w("`direct` is wrk straight at the mock (same core as wrk): a reference, not a target. "
       "bytes/resp includes response headers. Server CPU is the CPU time the server under test "
       "(for `direct`: the mock) used per request, and how many cores it kept busy; others' CPU is "
       "what processes outside the bench used meanwhile (this machine is shared): a row where it is "
-      "high was disturbed. CPU µs/req changes little with such noise, so it is the steadier "
-      "comparison of cost.")
+      f"high (⚠: over {DISTURBED_CORES} cores) was disturbed. CPU µs/req changes little with such noise, "
+      "so it is the steadier comparison of cost.")
     w("")
     w("| memory | nginx (master + worker) | switchgear |")
     w("|---|---:|---:|")
@@ -915,6 +941,7 @@ def report(meta, started, finished, warm, dur, a, env, idle, after, results, gro
             if s.cpu_us_per_req:
                 meas += (f" (CPU per request {s.cpu_us_per_req:.0f} vs {n.cpu_us_per_req:.0f} µs: "
                          f"{n.cpu_us_per_req / s.cpu_us_per_req:.0%})")
+            meas += _disturbed(n, s)
             rows.append((label, meas, f"≥ {RPS_SHARE:.0%}", ok))
         else:
             rows.append((label, "not measured", f"≥ {RPS_SHARE:.0%}", None if a.no_switchgear else False))
@@ -925,7 +952,7 @@ def report(meta, started, finished, warm, dur, a, env, idle, after, results, gro
             an, as_ = n.p50 - d.p50, s.p50 - d.p50
             ok = as_ <= an + ADDED_P50_SLACK_MS and s.errors == 0
             rows.append((label, f"switchgear +{as_:.2f} ms, nginx +{an:.2f} ms (direct p50 {d.p50:.2f} ms) → "
-                                f"**{as_ - an:+.2f} ms**", f"≤ +{ADDED_P50_SLACK_MS} ms", ok))
+                                f"**{as_ - an:+.2f} ms**{_disturbed(d, n, s)}", f"≤ +{ADDED_P50_SLACK_MS} ms", ok))
         else:
             rows.append((label, "not measured", f"≤ +{ADDED_P50_SLACK_MS} ms", None if a.no_switchgear else False))
     if "c512" in results:
@@ -934,7 +961,7 @@ def report(meta, started, finished, warm, dur, a, env, idle, after, results, gro
         if n and s:
             ok = s.errors == 0 and s.p99 <= P99_FACTOR_512 * n.p99
             rows.append((label, f"p99 {s.p99:.1f} vs {n.p99:.1f} ms = **{s.p99 / n.p99:.2f}×**, errors {s.errors}; "
-                                f"{s.rps:,.0f} vs {n.rps:,.0f} req/s", f"0 errors, ≤ {P99_FACTOR_512}×", ok))
+                                f"{s.rps:,.0f} vs {n.rps:,.0f} req/s{_disturbed(n, s)}", f"0 errors, ≤ {P99_FACTOR_512}×", ok))
         else:
             rows.append((label, "not measured", f"0 errors, ≤ {P99_FACTOR_512}×", None if a.no_switchgear else False))
     if "switchgear" in idle:
@@ -974,8 +1001,22 @@ def report(meta, started, finished, warm, dur, a, env, idle, after, results, gro
             w(f"| {label} | {n:,} | {mb:.1f} |")
         w("")
         w("</details>")
-    logged = [(titles[k], per["switchgear"]) for k, per in results.items()
-              if "switchgear" in per and per["switchgear"].log_lines]
+    if a.rounds > 1:
+        w("")
+        w("<details><summary>Every round</summary>")
+        w("")
+        w("| scenario | target | round | req/s | p50 ms | p99 ms | errors | server CPU µs/req | others' CPU (cores) |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for key, per in rounds.items():
+            for target in TARGETS:
+                for i, r in enumerate(per[target]):
+                    chosen = " ✓" if r is results[key].get(target) else ""
+                    w(f"| {titles[key]} | {target} | {i + 1}{chosen} | {r.rps:,.0f} | {_ms(r.p50)} | {_ms(r.p99)} | "
+                      f"{r.errors} | {r.cpu_us_per_req:.1f} | {r.others_cores:.2f} |")
+        w("")
+        w("</details>")
+    logged = [(titles[k], [line for r in per["switchgear"] for line in r.log_lines])
+              for k, per in rounds.items() if any(r.log_lines for r in per["switchgear"])]
     if logged:
         w("")
         w("## What Switchgear logged during the measured runs")
@@ -983,9 +1024,9 @@ def report(meta, started, finished, warm, dur, a, env, idle, after, results, gro
         w(f"Full log: `{env.sg_log.relative_to(ROOT)}`. wrk cuts the requests in flight when a run ends "
           "(up to one per connection), so a few disconnect messages per run are expected.")
         w("")
-        for title, r in logged:
-            w(f"- {title}: {len(r.log_lines)} lines")
-            for line in summarize_lines(r.log_lines):
+        for title, lines in logged:
+            w(f"- {title}: {len(lines)} lines" + (f" over {a.rounds} measured runs" if a.rounds > 1 else ""))
+            for line in summarize_lines(lines):
                 w(f"    - `{line}`")
     if sg_failures or env.sg_status not in ("ok", "skipped (--no-switchgear)"):
         w("")

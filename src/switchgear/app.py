@@ -154,7 +154,7 @@ class Gateway:
             responder.send(503, _JSON, b'{"status":"draining"}')
 
     def _metrics(self, req: Request, responder: Responder) -> None:
-        self.runtime.metrics.inflight.set(self.inflight)
+        self.runtime.metrics.inflight = self.inflight
         responder.send(200, [("content-type", METRICS_CONTENT_TYPE)], self.runtime.metrics.render())
 
     def _models(self, req: Request, responder: Responder) -> None:

@@ -650,6 +650,34 @@ async def test_upgrade_request_is_answered_then_closed() -> None:
         writer.close()
 
 
+async def test_upgrade_is_ignored_and_a_content_length_body_still_read() -> None:
+    async with serving(echo) as port:
+        reader, writer = await connect(port)
+        writer.write(
+            b"POST /up HTTP/1.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+            b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nContent-Length: 11\r\n\r\nhello"
+        )
+        await asyncio.sleep(0.02)
+        writer.write(b" world")
+        status, headers, body = await read_response(reader)
+        assert status == 200 and msgspec.json.decode(body)["body"] == "hello world"
+        assert headers["connection"] == "close"
+        await assert_closed(reader)
+        writer.close()
+
+
+async def test_upgrade_with_chunked_body_is_refused() -> None:
+    async with serving(echo) as port:
+        reader, writer = await connect(port)
+        writer.write(
+            b"POST /up HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        status, _, body = await read_response(reader)
+        assert status == 400 and msgspec.json.decode(body)["error"] == "invalid_request"
+        writer.close()
+
+
 # ---- an independent client ------------------------------------------------------------
 
 

@@ -51,7 +51,9 @@ class ImagePart(msgspec.Struct, tag="image", omit_defaults=True):
 
 
 class ThinkingPart(msgspec.Struct, tag="thinking", omit_defaults=True):
-    """Model reasoning. ``signature`` (Anthropic) must be echoed back verbatim."""
+    """Model reasoning. ``signature`` is tagged with the wire format that issued it,
+    ``"{format}:{raw}"`` (core.signatures): only that format sends it back, raw and
+    verbatim; to any other vendor the part is unsigned."""
 
     text: str
     signature: str | None = None
@@ -228,7 +230,9 @@ class TextDelta(msgspec.Struct, tag="text", omit_defaults=True):
 
 class ReasoningDelta(msgspec.Struct, tag="reasoning", omit_defaults=True):
     text: str = ""
-    signature: str | None = None  # Anthropic signature_delta, sent at the end of a block
+    # End of a thinking block (Anthropic signature_delta, Bedrock, Gemini thoughtSignature);
+    # tagged "{format}:{raw}" with the issuing wire format, as ThinkingPart.signature.
+    signature: str | None = None
     redacted: str | None = None  # a whole redacted_thinking block's data
     choice: int = 0
 

@@ -21,6 +21,13 @@ Decisions worth knowing:
 - ``max_tokens`` is required, as Anthropic requires it; 0 is accepted (Anthropic uses
   it to pre-warm the prompt cache).
 - For n > 1 only choice 0 is rendered: Anthropic messages have one answer.
+- Thinking signatures (core.signatures): a signature the client sends that is not
+  tagged is Anthropic's own and is tagged ``anthropic_messages:``. Rendering, an
+  Anthropic signature is shown raw (the next turn can pass through unchanged); one
+  from another vendor (Bedrock, a Gemini carrier) is shown tagged, opaque to the
+  client, and recognised when the client sends it back. Pass-through bodies are
+  never touched, so ``has_tagged_signature`` tells the pipeline when a body must be
+  translated instead (a foreign signature would be rejected by Anthropic).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from typing import Any
 import msgspec
 
 from switchgear.core.errors import GatewayError, InvalidRequest, UnsupportedParameter, UpstreamProtocolError
+from switchgear.core.signatures import ANTHROPIC_MESSAGES, origin, tag, untag
 from switchgear.core.types import (
     ChatRequest,
     ChatResponse,
@@ -317,7 +325,7 @@ def _assistant_parts(content: str | list[Any], where: str) -> list[Part]:
             thinking, signature = b.get("thinking"), b.get("signature")
             if not isinstance(thinking, str) or not isinstance(signature, str):
                 raise InvalidRequest(f"{at}: thinking blocks need 'thinking' and 'signature' strings", param=at)
-            parts.append(ThinkingPart(text=thinking, signature=signature or None))
+            parts.append(ThinkingPart(text=thinking, signature=tag(ANTHROPIC_MESSAGES, signature) if signature else None))
         elif kind == "redacted_thinking":
             data = b.get("data")
             if not isinstance(data, str):
@@ -451,13 +459,37 @@ def _content_block(p: Part) -> dict[str, Any] | None:
     if isinstance(p, TextPart):
         return {"type": "text", "text": p.text}
     if isinstance(p, ThinkingPart):
-        # Anthropic clients require a signature; reasoning from other vendors has none.
-        return {"type": "thinking", "thinking": p.text, "signature": p.signature or ""}
+        # Anthropic clients require a signature; unsigned reasoning gets an empty one.
+        return {"type": "thinking", "thinking": p.text, "signature": _client_signature(p.signature)}
     if isinstance(p, RedactedThinkingPart):
         return {"type": "redacted_thinking", "data": p.data}
     if isinstance(p, ToolCallPart):
         return {"type": "tool_use", "id": p.id or _new_id("toolu_"), "name": p.name, "input": _tool_input(p)}
     return None  # images and tool results cannot appear in an Anthropic answer
+
+
+def _client_signature(sig: str | None) -> str:
+    """What an Anthropic client sees: our own signatures raw, other vendors' tagged
+    (opaque to the client; ``to_canonical`` recognises the tag when it comes back)."""
+    if not sig:
+        return ""
+    raw = untag(ANTHROPIC_MESSAGES, sig)
+    return raw if raw is not None else sig
+
+
+def has_tagged_signature(raw: dict[str, Any]) -> bool:
+    """Does a client body (checked by ``parse_body``) carry a thinking signature in
+    tagged form (another vendor's, as rendered to the client)? Anthropic would reject
+    it, so such a body must be translated (which drops it), not passed through."""
+    for m in raw["messages"]:
+        if m.get("role") != "assistant" or not isinstance(m.get("content"), list):
+            continue
+        for b in m["content"]:
+            if isinstance(b, dict) and b.get("type") == "thinking":
+                sig = b.get("signature")
+                if isinstance(sig, str) and origin(sig) is not None:
+                    return True
+    return False
 
 
 def _tool_input(p: ToolCallPart) -> dict[str, Any]:
@@ -637,7 +669,7 @@ class StreamRenderer:
         if ev.signature:
             if self._kind != _THINKING or self._signed:
                 out += self._open(_THINKING, {"type": "thinking", "thinking": "", "signature": ""})
-            out += _SIGNATURE_DELTA % (self._index, _encode(ev.signature))
+            out += _SIGNATURE_DELTA % (self._index, _encode(_client_signature(ev.signature)))
             self._signed = True  # a signature ends its block; more thinking is a new block
         return out
 

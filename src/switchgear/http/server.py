@@ -291,7 +291,7 @@ class _Connection(asyncio.Protocol):
         "_server", "_loop", "_handler", "_limits", "_names", "_parser", "_transport", "_client",
         "_lost", "_must_close", "_closing", "_reading_done", "_draining",
         "_pstate", "_url", "_headers", "_nheaders", "_head_bytes", "_head_raw", "_began",
-        "_chunks", "_body_len",
+        "_chunks", "_body_len", "_upgrade_body",
         "_req", "_req_keep", "_req_head", "_req_http10", "_continue_pending",
         "_queue", "_task", "_responder", "_read_paused",
         "_write_paused", "_drain_waiter",
@@ -321,6 +321,7 @@ class _Connection(asyncio.Protocol):
         self._began = False  # a message began in the packet being fed
         self._chunks: list[bytes] = []
         self._body_len = 0
+        self._upgrade_body = 0  # body bytes still to read ourselves (see on_headers_complete)
         self._req: Request | None = None  # request whose body is being read
         self._req_keep = True
         self._req_head = False
@@ -394,6 +395,9 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._reading_done:
             return  # draining a refused upload, or bytes after a final request
+        if self._upgrade_body:
+            self._read_upgrade_body(data)
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -402,9 +406,12 @@ class _Connection(asyncio.Protocol):
                 return
             _log.error("request parser callback failed", exc_info=exc.__context__)
             self._bad_request(_MALFORMED)
-        except httptools.HttpParserUpgrade:
-            # The request is queued; what follows would be another protocol.
-            self._stop_reading()
+        except httptools.HttpParserUpgrade as exc:
+            if self._upgrade_body:
+                self._read_upgrade_body(data[exc.args[0] :])
+            else:
+                # The request is queued; what follows would be another protocol.
+                self._stop_reading()
         except httptools.HttpParserError:
             if self._pstate == _S_BODY and self._req is not None:
                 self._body_failed(InvalidRequest("malformed request body (chunked encoding)"))
@@ -493,6 +500,17 @@ class _Connection(asyncio.Protocol):
             self._refuse_body(req)
             raise _Stop
 
+        if parser.should_upgrade() and method != "CONNECT":
+            # We ignore Upgrade (RFC 9110 allows it), but httptools then skips the
+            # body: a Content-Length body is read by hand, then the connection closes.
+            if "transfer-encoding" in headers:
+                req.error = InvalidRequest("a request with Upgrade must send its body with Content-Length")
+                self._refuse_body(req)
+                raise _Stop
+            if length is not None and length.isdigit() and int(length) > 0:
+                self._upgrade_body = int(length)
+            self._req_keep = False
+
         self._req = req
         self._pstate = _S_BODY
         self._arm(_P_BODY, limits.body_timeout)
@@ -518,6 +536,8 @@ class _Connection(asyncio.Protocol):
         self._chunks.append(body)
 
     def on_message_complete(self) -> None:
+        if self._upgrade_body:
+            return  # httptools skipped the body; _read_upgrade_body completes the request
         req = self._req
         self._pstate = _S_BETWEEN
         self._continue_pending = False
@@ -532,6 +552,17 @@ class _Connection(asyncio.Protocol):
             self._reading_done = True
         self._phase = _P_NONE  # the handler owns the time now
         self._enqueue(req)
+
+    def _read_upgrade_body(self, data: bytes) -> None:
+        need = self._upgrade_body
+        if len(data) > need:
+            data = data[:need]  # what follows would be the other protocol
+        if data:
+            self._chunks.append(data)
+            self._upgrade_body = need = need - len(data)
+        if need == 0:
+            self._reading_done = True
+            self.on_message_complete()
 
     # -- request dispatch --
 

@@ -24,7 +24,6 @@ from switchgear.routing.table import Deployment
 
 _JSON = ("content-type", "application/json")
 _SSE_HEADERS = (("content-type", "text/event-stream"), ("cache-control", "no-cache"))
-_decode = msgspec.json.decode
 
 
 def _target_for(dep: Deployment, ctx: RequestContext):
@@ -133,11 +132,7 @@ class Dispatch:
         finally:
             resp.close()
         if passthrough:
-            try:
-                obj = _decode(body)
-            except msgspec.DecodeError:
-                raise UpstreamProtocolError(f"{dep.provider} returned a body that is not JSON") from None
-            ctx.usage = dep.fmt.usage_from_body(obj) if isinstance(obj, dict) else None
+            ctx.usage = dep.fmt.usage_from_response(body)  # decodes the usage object only
             out = body
         else:
             result = dep.fmt.parse_response(body, _target_for(dep, ctx))

@@ -33,7 +33,5 @@ class Record:
         ttft = ctx.first_byte_at - ctx.started if ctx.first_byte_at else None
         self.metrics.observe_request(
             self.endpoint, model, provider, status, time.perf_counter() - ctx.started, ttft,
-            err.code if err is not None else None,
+            err.code if err is not None else None, ctx.usage,
         )
-        if ctx.usage is not None:
-            self.metrics.observe_usage(model, provider, ctx.usage)

@@ -1,109 +1,151 @@
-"""Prometheus metrics with bounded label sets.
+"""Prometheus metrics with bounded label sets, cheap to record.
 
-Labels are the *configured* model names, provider names and HTTP status codes, so
-cardinality is bounded by the config; an unknown model is labelled "unknown".
-Label children are cached in dicts: prometheus_client's ``.labels()`` is the slow
-part of an observation, and the hot path pays it once per label set.
+Labels are the *configured* model names, provider names, HTTP statuses and error
+codes, so cardinality is bounded by the config; an unknown model is "unknown".
+
+Recording happens on the event loop's single thread, so the hot path increments
+plain ints in one per-(endpoint, model, provider) ``_Series`` (one dict lookup per
+request, no locks); prometheus_client renders them at scrape time through a
+custom collector, so the exposition format is still the library's.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from bisect import bisect_left
+from typing import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from switchgear.core.types import Usage
 
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-_TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
+class _Histogram:
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last slot is +Inf
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1  # first bound >= value: "le" semantics
+        self.sum += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        out, total = [], 0
+        for bound, n in zip((*map(str, self.bounds), "+Inf"), self.counts):
+            total += n
+            out.append((bound, total))
+        return out
+
+
+class _Series:
+    """Everything recorded for one (endpoint, model, provider)."""
+
+    __slots__ = ("statuses", "errors", "latency", "ttft", "tokens")
+
+    def __init__(self) -> None:
+        self.statuses: dict[int, int] = {}
+        self.errors: dict[str, int] = {}
+        self.latency = _Histogram(LATENCY_BUCKETS)
+        self.ttft = _Histogram(TTFT_BUCKETS)
+        self.tokens = [0, 0, 0, 0]  # input, output, cached_input, reasoning
+
+
+_DIRECTIONS = ("input", "output", "cached_input", "reasoning")
+
+
 class Metrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.requests = Counter(
-            "switchgear_requests", "Client requests handled", ("endpoint", "model", "provider", "status"), registry=r
-        )
-        self.errors = Counter(
-            "switchgear_request_errors", "Client requests that ended in an error", ("endpoint", "model", "provider", "code"),
-            registry=r,
-        )
-        self.latency = Histogram(
-            "switchgear_request_duration_seconds", "Time from request to last response byte",
-            ("endpoint", "model", "provider"), buckets=_LATENCY_BUCKETS, registry=r,
-        )
-        self.ttft = Histogram(
-            "switchgear_time_to_first_token_seconds", "Streaming: time from request to the first streamed byte",
-            ("endpoint", "model", "provider"), buckets=_TTFT_BUCKETS, registry=r,
-        )
-        self.tokens = Counter(
-            "switchgear_tokens", "Tokens by direction (input includes cached_input)", ("model", "provider", "direction"),
-            registry=r,
-        )
-        self.attempt_failures = Counter(
-            "switchgear_upstream_attempt_failures", "Upstream attempts that failed, by error code", ("provider", "code"),
-            registry=r,
-        )
-        self.inflight = Gauge("switchgear_inflight_requests", "Requests in progress", registry=r)
-        self._req: dict[tuple[str, str, str, int], object] = {}
-        self._err: dict[tuple[str, str, str, str], object] = {}
-        self._lat: dict[tuple[str, str, str], object] = {}
-        self._ttft: dict[tuple[str, str, str], object] = {}
-        self._tok: dict[tuple[str, str], tuple[object, object, object, object]] = {}
-        self._fail: dict[tuple[str, str], object] = {}
+        self.series: dict[tuple[str, str, str], _Series] = {}
+        self.attempt_failures: dict[tuple[str, str], int] = {}
+        self.inflight = 0
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(self))
+
+    def _get(self, key: tuple[str, str, str]) -> _Series:
+        s = self.series.get(key)
+        if s is None:
+            s = self.series[key] = _Series()
+        return s
 
     def observe_request(
-        self, endpoint: str, model: str, provider: str, status: int, seconds: float, ttft: float | None, code: str | None
+        self, endpoint: str, model: str, provider: str, status: int, seconds: float, ttft: float | None,
+        code: str | None, usage: Usage | None = None,
     ) -> None:
-        key = (endpoint, model, provider, status)
-        c = self._req.get(key)
-        if c is None:
-            c = self._req[key] = self.requests.labels(endpoint, model, provider, str(status))
-        c.inc()  # type: ignore[attr-defined]
-        lk = (endpoint, model, provider)
-        h = self._lat.get(lk)
-        if h is None:
-            h = self._lat[lk] = self.latency.labels(endpoint, model, provider)
-        h.observe(seconds)  # type: ignore[attr-defined]
+        s = self._get((endpoint, model, provider))
+        s.statuses[status] = s.statuses.get(status, 0) + 1
+        s.latency.observe(seconds)
         if ttft is not None:
-            t = self._ttft.get(lk)
-            if t is None:
-                t = self._ttft[lk] = self.ttft.labels(endpoint, model, provider)
-            t.observe(ttft)  # type: ignore[attr-defined]
+            s.ttft.observe(ttft)
         if code is not None:
-            ek = (endpoint, model, provider, code)
-            e = self._err.get(ek)
-            if e is None:
-                e = self._err[ek] = self.errors.labels(endpoint, model, provider, code)
-            e.inc()  # type: ignore[attr-defined]
-
-    def observe_usage(self, model: str, provider: str, usage: Usage) -> None:
-        key = (model, provider)
-        t = self._tok.get(key)
-        if t is None:
-            t = self._tok[key] = (
-                self.tokens.labels(model, provider, "input"),
-                self.tokens.labels(model, provider, "output"),
-                self.tokens.labels(model, provider, "cached_input"),
-                self.tokens.labels(model, provider, "reasoning"),
-            )
-        if usage.input_tokens:
-            t[0].inc(usage.input_tokens)  # type: ignore[attr-defined]
-        if usage.output_tokens:
-            t[1].inc(usage.output_tokens)  # type: ignore[attr-defined]
-        if usage.cached_input_tokens:
-            t[2].inc(usage.cached_input_tokens)  # type: ignore[attr-defined]
-        if usage.reasoning_tokens:
-            t[3].inc(usage.reasoning_tokens)  # type: ignore[attr-defined]
+            s.errors[code] = s.errors.get(code, 0) + 1
+        if usage is not None:
+            t = s.tokens
+            t[0] += usage.input_tokens
+            t[1] += usage.output_tokens
+            t[2] += usage.cached_input_tokens
+            t[3] += usage.reasoning_tokens
 
     def observe_attempt_failure(self, provider: str, code: str) -> None:
         key = (provider, code)
-        c = self._fail.get(key)
-        if c is None:
-            c = self._fail[key] = self.attempt_failures.labels(provider, code)
-        c.inc()  # type: ignore[attr-defined]
+        self.attempt_failures[key] = self.attempt_failures.get(key, 0) + 1
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _Collector:
+    def __init__(self, m: Metrics) -> None:
+        self.m = m
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["endpoint", "model", "provider"]
+        requests = CounterMetricFamily("switchgear_requests", "Client requests handled", labels=[*labels, "status"])
+        errors = CounterMetricFamily(
+            "switchgear_request_errors", "Client requests that ended in an error", labels=[*labels, "code"]
+        )
+        latency = HistogramMetricFamily(
+            "switchgear_request_duration_seconds", "Time from request to last response byte", labels=labels
+        )
+        ttft = HistogramMetricFamily(
+            "switchgear_time_to_first_token_seconds", "Streaming: time from request to the first streamed byte",
+            labels=labels,
+        )
+        tokens = CounterMetricFamily(
+            "switchgear_tokens", "Tokens by direction (input includes cached_input)",
+            labels=["model", "provider", "direction"],
+        )
+        token_totals: dict[tuple[str, str], list[int]] = {}
+        for (endpoint, model, provider), s in list(self.m.series.items()):
+            lv = [endpoint, model, provider]
+            for status, n in s.statuses.items():
+                requests.add_metric([*lv, str(status)], n)
+            for code, n in s.errors.items():
+                errors.add_metric([*lv, code], n)
+            latency.add_metric(lv, s.latency.cumulative(), s.latency.sum)
+            if s.ttft.sum or any(s.ttft.counts):
+                ttft.add_metric(lv, s.ttft.cumulative(), s.ttft.sum)
+            acc = token_totals.setdefault((model, provider), [0, 0, 0, 0])
+            for i, n in enumerate(s.tokens):
+                acc[i] += n
+        for (model, provider), acc in token_totals.items():
+            for direction, n in zip(_DIRECTIONS, acc):
+                if n:
+                    tokens.add_metric([model, provider, direction], n)
+        failures = CounterMetricFamily(
+            "switchgear_upstream_attempt_failures", "Upstream attempts that failed, by error code",
+            labels=["provider", "code"],
+        )
+        for (provider, code), n in list(self.m.attempt_failures.items()):
+            failures.add_metric([provider, code], n)
+        inflight = GaugeMetricFamily("switchgear_inflight_requests", "Requests in progress")
+        inflight.add_metric([], self.m.inflight)
+        yield from (requests, errors, latency, ttft, tokens, failures, inflight)

@@ -21,9 +21,10 @@ Translation decisions, all deliberate:
   (the answer keeps the room the client asked for). With ``options.thinking: adaptive``
   (models that reject the budget form, Opus 4.7 and later) we send
   ``thinking {type: adaptive}`` and ``output_config.effort`` instead.
-- Thinking parts without a signature (reasoning from another vendor) are left out of
-  assistant turns: Anthropic rejects unsigned thinking blocks, and the text means
-  nothing to Claude. Images given as ``data:`` URLs are sent as base64 sources.
+- Signatures are tagged ``anthropic_messages:`` on the way in and untagged on the way
+  out (core.signatures). Thinking parts without an Anthropic signature (unsigned, or
+  signed by another vendor) are left out of assistant turns: Anthropic rejects
+  unsigned or foreign-signed thinking blocks, and the text means nothing to Claude. Images given as ``data:`` URLs are sent as base64 sources.
 - ``temperature``/``top_p``/``top_k`` were removed in API version 2026-10-21: when
   the target's ``anthropic-version`` header is that or newer they count as unsupported
   (the vendor's reject/drop policy applies).
@@ -53,6 +54,7 @@ from switchgear.core.errors import (
     UpstreamServerError,
     UpstreamTimeout,
 )
+from switchgear.core.signatures import tag, untag
 from switchgear.core.types import (
     ChatRequest,
     ChatResponse,
@@ -251,9 +253,10 @@ def _assistant_block(p: Part, where: str) -> dict[str, Any] | None:
     if isinstance(p, TextPart):
         return _text_block(p)
     if isinstance(p, ThinkingPart):
-        if not p.signature:
-            return None  # unsigned reasoning from another vendor: Anthropic rejects it
-        return {"type": "thinking", "thinking": p.text, "signature": p.signature}
+        signature = untag(name, p.signature)
+        if signature is None:
+            return None  # unsigned or another vendor's reasoning: Anthropic rejects it
+        return {"type": "thinking", "thinking": p.text, "signature": signature}
     if isinstance(p, RedactedThinkingPart):
         return {"type": "redacted_thinking", "data": p.data}
     if isinstance(p, ToolCallPart):
@@ -411,7 +414,7 @@ def _parts(content: list[Any]) -> list[Part]:
         if kind == "text":
             parts.append(TextPart(text=block.get("text") or ""))
         elif kind == "thinking":
-            parts.append(ThinkingPart(text=block.get("thinking") or "", signature=block.get("signature") or None))
+            parts.append(ThinkingPart(text=block.get("thinking") or "", signature=_tag(block.get("signature"))))
         elif kind == "redacted_thinking":
             parts.append(RedactedThinkingPart(data=block.get("data") or ""))
         elif kind == "tool_use":
@@ -423,8 +426,32 @@ def _parts(content: list[Any]) -> list[Part]:
     return parts
 
 
+def _tag(signature: Any) -> str | None:
+    """A signature Anthropic sent, tagged as ours; None when absent or empty."""
+    return tag(name, signature) if isinstance(signature, str) and signature else None
+
+
 def _args(value: Any) -> str:
     return _encode(value if value is not None else {}).decode()
+
+
+class _UsageOnly(msgspec.Struct):
+    usage: dict[str, Any] | None = None
+
+
+_decode_usage_only = msgspec.json.Decoder(_UsageOnly).decode
+
+
+def usage_from_response(body: bytes) -> Usage | None:
+    """Usage of a pass-through message body, decoding nothing but the usage object.
+    Raises UpstreamProtocolError when the body is not JSON."""
+    try:
+        env = _decode_usage_only(body)
+    except msgspec.ValidationError:
+        return None  # JSON, but not a message with a usage object
+    except msgspec.DecodeError:
+        raise UpstreamProtocolError("Anthropic returned a body that is not JSON") from None
+    return _usage(env.usage) if env.usage is not None else None
 
 
 def usage_from_body(obj: dict[str, Any]) -> Usage | None:
@@ -553,8 +580,9 @@ class StreamParser:
             self._blocks[index] = _THINKING
             if block.get("thinking"):
                 out.append(ReasoningDelta(text=block["thinking"]))
-            if block.get("signature"):
-                out.append(ReasoningDelta(signature=block["signature"]))
+            signature = _tag(block.get("signature"))
+            if signature:
+                out.append(ReasoningDelta(signature=signature))
         elif kind == "redacted_thinking":
             self._blocks[index] = _OTHER
             out.append(ReasoningDelta(redacted=block.get("data") or ""))
@@ -589,7 +617,7 @@ class StreamParser:
                 out.append(ReasoningDelta(text=delta.get("thinking") or ""))
         elif dtype == "signature_delta":
             if kind == _THINKING:
-                out.append(ReasoningDelta(signature=delta.get("signature") or ""))
+                out.append(ReasoningDelta(signature=_tag(delta.get("signature")) or ""))
         # citations_delta: canonical text has no citations.
 
 

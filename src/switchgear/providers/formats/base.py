@@ -15,7 +15,7 @@ A wire-format module (``openai_chat``, ``anthropic_messages``, ``gemini``,
 plus, for pass-through (client dialect == wire format) and metering:
 
     build_passthrough(raw: dict, target: Target, stream: bool) -> UpstreamRequest
-    usage_from_body(obj: dict) -> Usage | None
+    usage_from_response(body: bytes) -> Usage | None   # decodes only the usage object
     class PassthroughStream:       # forwards SSE events unchanged, watching them
         def feed(self, data: bytes) -> bytes     # what to forward to the client
         usage: Usage | None; finished: bool; error: GatewayError | None

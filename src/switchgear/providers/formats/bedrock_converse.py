@@ -25,7 +25,9 @@ Where the canonical model and Converse differ:
   client's max_tokens when that is not above the budget, and budget +
   ``options.default_max_tokens`` (4096) when the client gave none.
   ``top_k`` -> ``additionalModelRequestFields.top_k``. Reasoning blocks go back only
-  when signed (Claude rejects unsigned ones); redacted ones go back verbatim.
+  when signed by Bedrock (Claude rejects unsigned ones, and other vendors'
+  signatures); redacted ones go back verbatim. Signatures are tagged
+  ``bedrock_converse:`` on the way in and untagged on the way out (core.signatures).
 - ``response_format`` json_schema -> ``outputConfig.textFormat`` (Converse structured
   output, schema sent as a JSON string). ``json_object`` has no Converse equivalent:
   rejected or dropped per the target's unsupported-parameter policy.
@@ -70,6 +72,7 @@ from switchgear.core.errors import (
     UpstreamServerError,
     UpstreamTimeout,
 )
+from switchgear.core.signatures import tag, untag
 from switchgear.core.types import (
     ChatRequest,
     ChatResponse,
@@ -440,8 +443,10 @@ def _block(p: Part, role: str, blocks: list[dict[str, Any]]) -> bool:
         blocks.append({"toolResult": result})
         return True
     if isinstance(p, ThinkingPart) and role == "assistant":
-        if p.text and p.signature:  # Claude rejects unsigned reasoning; other vendors' carriers too
-            blocks.append({"reasoningContent": {"reasoningText": {"text": p.text, "signature": p.signature}}})
+        # Claude rejects unsigned reasoning and other vendors' signatures (Gemini carriers too).
+        signature = untag(name, p.signature)
+        if p.text and signature:
+            blocks.append({"reasoningContent": {"reasoningText": {"text": p.text, "signature": signature}}})
         return False
     if isinstance(p, RedactedThinkingPart) and role == "assistant":
         blocks.append({"reasoningContent": {"redactedContent": p.data}})
@@ -517,7 +522,8 @@ def parse_response(body: bytes, target: Target) -> ChatResponse:
         elif b.reasoning_content is not None:
             rc = b.reasoning_content
             if rc.reasoning_text is not None:
-                parts.append(ThinkingPart(rc.reasoning_text.text, rc.reasoning_text.signature))
+                sig = rc.reasoning_text.signature
+                parts.append(ThinkingPart(rc.reasoning_text.text, tag(name, sig) if sig else None))
             elif rc.redacted_content is not None:
                 parts.append(RedactedThinkingPart(rc.redacted_content))
     choice = Choice(
@@ -642,7 +648,7 @@ class StreamParser:
             if rc.text:
                 out.append(ReasoningDelta(text=rc.text))
             if rc.signature:
-                out.append(ReasoningDelta(signature=rc.signature))
+                out.append(ReasoningDelta(signature=tag(name, rc.signature)))
             if rc.redacted_content:
                 out.append(ReasoningDelta(redacted=rc.redacted_content))
 

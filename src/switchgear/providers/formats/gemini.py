@@ -34,9 +34,11 @@ Where the canonical model and Gemini differ, and what we do about it:
   Gemini 3 the first ``functionCall`` of each step must carry one or the request is
   rejected). A signature on a ``functionCall`` or text part is carried as an *empty*
   ThinkingPart (stream: ``ReasoningDelta(signature=...)``) placed right before that
-  part; a signature on a thought part stays on that ThinkingPart. On the way back an
-  empty signed ThinkingPart attaches its signature to the next part. Unsigned thought
-  text and redacted thinking are not sent back (Gemini reads nothing from them).
+  part; a signature on a thought part stays on that ThinkingPart. Signatures are
+  tagged ``gemini:`` on the way in and untagged on the way out (core.signatures). On
+  the way back an empty Gemini-signed ThinkingPart attaches its signature to the next
+  part. Thought text that is unsigned or signed by another vendor, and redacted
+  thinking, are not sent back (Gemini reads nothing from them).
   When the first ``functionCall`` of a model turn has no signature (the client lost
   it, e.g. OpenAI clients, or the history came from another model) we send Google's
   documented placeholder ``skip_thought_signature_validator``.
@@ -79,6 +81,7 @@ from switchgear.core.errors import (
     UpstreamServerError,
     UpstreamTimeout,
 )
+from switchgear.core.signatures import tag, untag
 from switchgear.core.types import (
     ChatRequest,
     ChatResponse,
@@ -418,12 +421,13 @@ def _model_parts(parts: list[Part]) -> list[dict[str, Any]]:
     first_call: dict[str, Any] | None = None
     for p in parts:
         if isinstance(p, ThinkingPart):
-            if p.text and p.signature:
-                out.append({"text": p.text, "thought": True, "thoughtSignature": p.signature})
-            elif not p.text and p.signature:
+            signature = untag(name, p.signature)  # another vendor's signature counts as none
+            if p.text and signature:
+                out.append({"text": p.text, "thought": True, "thoughtSignature": signature})
+            elif not p.text and signature:
                 if pending:
                     out.append({"text": "", "thoughtSignature": pending})
-                pending = p.signature
+                pending = signature
             continue  # unsigned thought text: Gemini reads nothing from it
         if isinstance(p, RedactedThinkingPart):
             continue
@@ -547,7 +551,7 @@ def parse_response(body: bytes, target: Target) -> ChatResponse:
         parts: list[Part] = []
         n_calls = 0
         for gp in cand.content.parts if cand.content else ():
-            sig = gp.thought_signature
+            sig = tag(name, gp.thought_signature) if gp.thought_signature else None
             if gp.thought:
                 parts.append(ThinkingPart(text=gp.text or "", signature=sig))
                 continue
@@ -680,7 +684,7 @@ class StreamParser:
         self._seen.add(ch)
         logprobs = _logprobs(cand.logprobs_result)
         for gp in cand.content.parts if cand.content else ():
-            sig = gp.thought_signature
+            sig = tag(name, gp.thought_signature) if gp.thought_signature else None
             if gp.thought:
                 if gp.text:
                     out.append(ReasoningDelta(text=gp.text, choice=ch))

@@ -418,6 +418,32 @@ def _usage(u: _Usage) -> Usage:
     )
 
 
+class _UsageOnly(msgspec.Struct):
+    usage: _Usage | None = None
+    x_groq: _XGroq | None = None
+
+
+_decode_usage_only = msgspec.json.Decoder(_UsageOnly).decode
+
+
+def usage_from_response(body: bytes) -> Usage | None:
+    """Usage of a pass-through response body, decoding nothing but the usage object
+    (msgspec skips the rest without building it). Raises UpstreamProtocolError when
+    the body is not JSON."""
+    try:
+        env = _decode_usage_only(body)
+    except msgspec.ValidationError:  # valid JSON, odd shape: fall back to the lenient path
+        try:
+            obj = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            raise UpstreamProtocolError("upstream returned a body that is not JSON") from None
+        return usage_from_body(obj) if isinstance(obj, dict) else None
+    except msgspec.DecodeError:
+        raise UpstreamProtocolError("upstream returned a body that is not JSON") from None
+    u = env.usage if env.usage is not None else env.x_groq.usage if env.x_groq is not None else None
+    return _usage(u) if u is not None else None
+
+
 def usage_from_body(obj: dict[str, Any]) -> Usage | None:
     """Usage of an already-decoded completion or chunk (the pass-through path)."""
     u = obj.get("usage")
