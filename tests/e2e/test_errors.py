@@ -269,3 +269,27 @@ def test_slow_stream_idle_gap_is_a_timeout_event(oai: openai.OpenAI, sim: SimThr
 def test_server_still_serves_after_all_that(oai: openai.OpenAI, gateway: GatewayProcess) -> None:
     assert oai.chat.completions.create(model="gpt", messages=HELLO).choices  # type: ignore[arg-type]
     assert "Traceback" not in gateway.output()
+
+
+def test_client_disconnect_midstream_is_recorded_and_harmless(gateway: GatewayProcess, sim: SimThread,
+                                                              oai: openai.OpenAI) -> None:
+    sim.call(sim.sim.configure, tokens_per_second=20)  # a slow stream we can walk away from
+    try:
+        with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", headers=OPENAI_AUTH, timeout=10,
+                          json={"model": "gpt", "stream": True, "messages": HELLO}) as r:
+            for line in r.iter_lines():
+                if line.startswith("data: {"):
+                    break  # first chunk arrived; now leave mid-stream
+    finally:
+        sim.call(sim.sim.configure, tokens_per_second=0)
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        text = httpx.get(f"{gateway.url}/metrics").text
+        if 'model="gpt",provider="openai",status="499"' in text:
+            break
+        time.sleep(0.1)
+    assert 'model="gpt",provider="openai",status="499"' in text
+    assert oai.chat.completions.create(model="gpt", messages=HELLO).choices  # type: ignore[arg-type]
+    assert "Traceback" not in gateway.output()

@@ -161,6 +161,11 @@ class Responder:
     def disconnected(self) -> bool:
         return self._conn._lost
 
+    def abort(self) -> None:
+        """Drop the connection at once (RST, no more bytes): for a response that can
+        no longer be completed honestly, and for the simulator's connection faults."""
+        self._conn._abort()
+
     def on_disconnect(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` if the client goes away before the response is complete.
 

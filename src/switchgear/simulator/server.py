@@ -483,12 +483,7 @@ class Simulator:
 
 async def _cut(resp: Responder) -> None:
     """Close the connection abruptly: no response, or a response cut mid-body."""
-    abort = getattr(resp, "abort", None)
-    if abort is not None:
-        abort()
-    else:
-        # The HTTP server has no public abort yet; its connection does.
-        resp._conn._abort()  # type: ignore[attr-defined]  # noqa: SLF001
+    resp.abort()
     # The server notices the lost connection on the next loop turn and cancels us.
     for _ in range(100):
         if resp.disconnected:
