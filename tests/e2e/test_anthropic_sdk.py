@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import pytest
 
@@ -151,3 +153,30 @@ def test_max_tokens_stop_reason(claude: anthropic.Anthropic) -> None:
 def test_models_list_in_anthropic_shape(claude: anthropic.Anthropic) -> None:
     ids = [m.id for m in claude.models.list()]
     assert "claude" in ids and "gpt" in ids
+
+
+def test_foreign_signature_never_reaches_anthropic(claude: anthropic.Anthropic, sim: SimThread) -> None:
+    """Thinking that Bedrock signed, shown to an Anthropic client, is dropped (not passed
+    through) when the next turn goes to Anthropic itself, which would reject it."""
+    first = claude.messages.create(
+        model="bedrock", max_tokens=4000, thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[{"role": "user", "content": "think"}],
+    )
+    thinking = first.content[0]
+    assert thinking.type == "thinking" and thinking.signature.startswith("bedrock_converse:")
+    history = [{"role": "user", "content": "think"},
+               {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+               {"role": "user", "content": "again"}]
+    reply = claude.messages.create(model="claude", max_tokens=4000,
+                                   thinking={"type": "enabled", "budget_tokens": 1024}, messages=history)
+    assert reply.content
+    sent = sim.requests()[-1]["body"]
+    content = sent["messages"][1]["content"]
+    assert isinstance(content, str) or all(b.get("type") != "thinking" for b in content)
+    assert "bedrock_converse:" not in json.dumps(sent)
+    # …while Bedrock gets its own signature back, raw.
+    claude.messages.create(model="bedrock", max_tokens=4000, thinking={"type": "enabled", "budget_tokens": 1024},
+                           messages=history)
+    sent = sim.requests()[-1]["body"]
+    reasoning = sent["messages"][1]["content"][0]["reasoningContent"]["reasoningText"]
+    assert reasoning["signature"] == thinking.signature.removeprefix("bedrock_converse:")

@@ -18,7 +18,6 @@ from typing import Any
 
 import anthropic
 import httpx2
-import msgspec
 import pytest
 from anthropic._streaming import Stream
 from anthropic._types import not_given

@@ -325,7 +325,9 @@ def _assistant_parts(content: str | list[Any], where: str) -> list[Part]:
             thinking, signature = b.get("thinking"), b.get("signature")
             if not isinstance(thinking, str) or not isinstance(signature, str):
                 raise InvalidRequest(f"{at}: thinking blocks need 'thinking' and 'signature' strings", param=at)
-            parts.append(ThinkingPart(text=thinking, signature=tag(ANTHROPIC_MESSAGES, signature) if signature else None))
+            # A signature not yet tagged is Anthropic's own (see the module notes).
+            tagged = tag(ANTHROPIC_MESSAGES, signature) if signature else None
+            parts.append(ThinkingPart(text=thinking, signature=tagged))
         elif kind == "redacted_thinking":
             data = b.get("data")
             if not isinstance(data, str):

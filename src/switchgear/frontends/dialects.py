@@ -19,8 +19,8 @@ from switchgear.frontends import openai_chat as openai_frontend
 
 class Dialect:
     __slots__ = ("name", "endpoint", "native_format", "frontend", "parse_body", "to_canonical",
-                 "render_response", "render_error", "wants_usage", "raw_names", "_renderer", "_passthrough",
-                 "_error_renderer")
+                 "render_response", "render_error", "wants_usage", "raw_names", "must_translate", "_renderer",
+                 "_passthrough", "_error_renderer")
 
     def __init__(
         self,
@@ -32,6 +32,7 @@ class Dialect:
         renderer: Callable[[RequestContext], Any],
         passthrough: Callable[[ModuleType, RequestContext], Any],
         raw_names: dict[str, tuple[str, ...]],
+        must_translate: Callable[[dict[str, Any]], bool] = lambda raw: False,
     ) -> None:
         self.name = name
         self.endpoint = endpoint  # metrics label
@@ -46,6 +47,9 @@ class Dialect:
         self._passthrough = passthrough
         # Canonical parameter -> the body keys that carry it in this dialect.
         self.raw_names = raw_names
+        # A body the native upstream would reject as sent (e.g. another vendor's
+        # reasoning signature): translate it, which applies the canonical rules.
+        self.must_translate = must_translate
         self._error_renderer = frontend.StreamRenderer("error")
 
     def stream_renderer(self, ctx: RequestContext) -> Any:
@@ -105,4 +109,5 @@ ANTHROPIC = Dialect(
         "include_usage": (),
         "response_format": ("output_config",),
     },
+    anthropic_frontend.has_tagged_signature,
 )

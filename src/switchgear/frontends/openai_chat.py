@@ -583,7 +583,7 @@ def _response_message(m: Message) -> dict[str, Any]:
             text.append(p.text)
         elif kind is ToolCallPart:
             calls.append({"id": p.id, "type": "function", "function": {"name": p.name, "arguments": p.arguments}})
-        elif kind is ThinkingPart:
+        elif kind is ThinkingPart and p.text:  # signature-only carriers are not reasoning text
             thinking.append(p.text)
     msg: dict[str, Any] = {
         "role": "assistant",

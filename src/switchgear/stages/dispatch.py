@@ -111,8 +111,11 @@ class Dispatch:
         raw = ctx.raw
         # Pass through unless the client used a parameter this vendor cannot honour: then
         # translate, so the vendor's policy (a 400 naming it, or a drop) applies.
-        passthrough = dep.fmt.name == self.dialect.native_format and not (
-            target.unsupported and self.dialect.uses_any(raw, target.unsupported)
+        dialect = self.dialect
+        passthrough = (
+            dep.fmt.name == dialect.native_format
+            and not (target.unsupported and dialect.uses_any(raw, target.unsupported))
+            and not dialect.must_translate(raw)
         )
         if passthrough:
             up = dep.fmt.build_passthrough(raw, target, ctx.stream)

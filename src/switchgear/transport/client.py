@@ -42,6 +42,10 @@ _RESERVED = frozenset({"host", "content-length", "transfer-encoding", "connectio
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "TRACE"})
 _NAME_CACHE_MAX = 1024
 _HIGH_WATER = 1 << 20  # buffered, unconsumed body bytes before we stop reading
+# Deadlines are checked by one sweep per pool every _TICK seconds rather than a timer
+# per exchange: arming and cancelling a loop timer costs ~3 us, a request's whole
+# budget is tens of us, and a timeout firing up to _TICK late is harmless.
+_TICK = 0.1
 
 # Connection states.
 _IDLE, _WAIT_HEAD, _BODY, _DONE, _CLOSED = range(5)
@@ -63,7 +67,7 @@ class _Conn(asyncio.Protocol):
         "_state", "_reused", "_got_bytes", "_keep_alive", "_until_close", "_head_only",
         "_informational", "_status", "_headers", "_chunks", "_buffered", "_read_all",
         "_read_paused", "_error", "_head_waiter", "_waiter",
-        "_timer", "_fb_deadline", "_idle_timeout", "_total_deadline", "_last_data",
+        "_watched", "_fb_deadline", "_idle_timeout", "_total_deadline", "_last_data", "_saw_data",
         "_idle_since",
     )  # fmt: skip
 
@@ -89,11 +93,12 @@ class _Conn(asyncio.Protocol):
         self._error: GatewayError | None = None
         self._head_waiter: asyncio.Future[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._watched = False  # in the pool's set of exchanges whose deadlines it sweeps
         self._fb_deadline = 0.0
         self._idle_timeout = 0.0
         self._total_deadline = 0.0
-        self._last_data = 0.0
+        self._last_data = 0.0  # sweep time at which body bytes were last seen
+        self._saw_data = False  # body bytes arrived since the last sweep
         self._idle_since = 0.0
 
     # -- asyncio.Protocol --
@@ -112,8 +117,7 @@ class _Conn(asyncio.Protocol):
                 self._keep_alive = False
             return
         self._got_bytes = True
-        if state == _BODY and self._idle_timeout:
-            self._last_data = self._loop.time()
+        self._saw_data = True
         try:
             self._parser.feed_data(data)
             # Per read, not per body piece: httptools calls on_body once per chunk.
@@ -201,8 +205,6 @@ class _Conn(asyncio.Protocol):
             and status != 304
             and not self._head_only
         )
-        if self._idle_timeout:
-            self._last_data = self._loop.time()
         if self._head_only:
             # httptools cannot be told "no body follows"; finish here and drop the connection.
             self._keep_alive = False
@@ -250,12 +252,12 @@ class _Conn(asyncio.Protocol):
         self._read_all = False
         self._idle_timeout = idle_timeout or 0.0
         self._total_deadline = total_deadline
-        now = loop.time()
+        now = loop.time()  # not the pool's cached time: acquiring may have waited
         self._fb_deadline = now + first_byte_timeout if first_byte_timeout else 0.0
-        # One timer, at the earliest moment any deadline could pass; it re-arms itself.
-        first = _earliest(self._fb_deadline, total_deadline, now + idle_timeout if idle_timeout else 0.0)
-        if first:
-            self._timer = loop.call_at(first, self._on_timer)
+        self._last_data = now
+        self._saw_data = False
+        if self._fb_deadline or total_deadline or idle_timeout:
+            self._pool._watch(self)
         waiter = self._head_waiter = loop.create_future()
         if isinstance(payload, bytes):
             transport.write(payload)
@@ -263,36 +265,33 @@ class _Conn(asyncio.Protocol):
             transport.writelines(payload)
         await waiter
 
-    def _on_timer(self) -> None:
-        self._timer = None
+    def check_deadlines(self, now: float) -> bool:
+        """Called by the pool's sweep; False once this exchange needs no more watching."""
         state = self._state
-        if state != _WAIT_HEAD and state != _BODY:
-            return
-        now = self._loop.time()
-        wake = 0.0  # an extra wake-up: the idle gap cannot end before now + idle
         if state == _WAIT_HEAD:
             deadline, phase = self._fb_deadline, "first byte"
+        elif state == _BODY:
+            if self._saw_data or self._read_paused:  # paused: we are the slow side, not upstream
+                self._saw_data = False
+                self._last_data = now
             if self._idle_timeout:
-                wake = now + self._idle_timeout
-        elif self._idle_timeout and not self._read_paused:
-            deadline, phase = self._last_data + self._idle_timeout, "idle gap between chunks"
+                deadline, phase = self._last_data + self._idle_timeout, "idle gap between chunks"
+            else:
+                deadline, phase = 0.0, ""
         else:
-            deadline, phase = 0.0, ""  # paused: we are the slow side; took_chunks re-arms
+            self._watched = False
+            return False
         total = self._total_deadline
         if total and (not deadline or total < deadline):
             deadline, phase = total, "total"
         if deadline and now >= deadline:
             self._fail(UpstreamTimeout(f"upstream timed out ({phase})"))
-            return
-        nxt = _earliest(deadline, wake)
-        if nxt:
-            self._timer = self._loop.call_at(nxt, self._on_timer)
+            return False
+        return True
 
     def _cancel_timer(self) -> None:
-        timer = self._timer
-        if timer is not None:
-            self._timer = None
-            timer.cancel()
+        if self._watched:
+            self._pool._unwatch(self)
 
     def _wake_head(self, exc: BaseException | None) -> None:
         waiter = self._head_waiter
@@ -329,12 +328,9 @@ class _Conn(asyncio.Protocol):
         self._buffered = 0
         if self._read_paused:
             self._read_paused = False
-            if self._idle_timeout:
-                self._last_data = self._loop.time()  # we were the slow side, not upstream
+            self._saw_data = True  # we were the slow side, not upstream: restart the idle clock
             if self._state == _BODY:
                 self._transport.resume_reading()
-                if self._timer is None and (self._idle_timeout or self._total_deadline):
-                    self._timer = self._loop.call_at(self._loop.time(), self._on_timer)
 
     def _close(self) -> None:
         self._state = _CLOSED
@@ -500,6 +496,26 @@ class UpstreamPool:
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
         self._loop: Any = None
+        self._watched: set[_Conn] = set()  # exchanges in flight with a deadline
+        self._ticker: asyncio.TimerHandle | None = None
+
+    def _watch(self, conn: _Conn) -> None:
+        conn._watched = True
+        self._watched.add(conn)
+        if self._ticker is None:
+            self._ticker = self._loop.call_later(_TICK, self._tick)
+
+    def _unwatch(self, conn: _Conn) -> None:
+        conn._watched = False
+        self._watched.discard(conn)
+
+    def _tick(self) -> None:
+        """The deadline sweep: every in-flight exchange's timeouts, every _TICK seconds."""
+        now = self._loop.time()
+        for conn in list(self._watched):
+            if not conn.check_deadlines(now):
+                self._watched.discard(conn)
+        self._ticker = self._loop.call_later(_TICK, self._tick) if self._watched else None
 
     def __repr__(self) -> str:
         return f"UpstreamPool({self._host}:{self._port}{self._prefix}, {self._count}/{self._max})"
@@ -703,6 +719,9 @@ class UpstreamPool:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         while self._idle:
             self._idle.pop()._close()
             self._count -= 1

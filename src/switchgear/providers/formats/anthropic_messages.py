@@ -24,7 +24,8 @@ Translation decisions, all deliberate:
 - Signatures are tagged ``anthropic_messages:`` on the way in and untagged on the way
   out (core.signatures). Thinking parts without an Anthropic signature (unsigned, or
   signed by another vendor) are left out of assistant turns: Anthropic rejects
-  unsigned or foreign-signed thinking blocks, and the text means nothing to Claude. Images given as ``data:`` URLs are sent as base64 sources.
+  unsigned or foreign-signed thinking blocks, and the text means nothing to Claude.
+  Images given as ``data:`` URLs are sent as base64 sources.
 - ``temperature``/``top_p``/``top_k`` were removed in API version 2026-10-21: when
   the target's ``anthropic-version`` header is that or newer they count as unsupported
   (the vendor's reject/drop policy applies).
