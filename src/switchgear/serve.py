@@ -7,6 +7,7 @@ flight get up to ``drain_seconds`` to finish, then upstream pools close.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -70,6 +71,11 @@ async def start(cfg: Config, host: str | None = None, port: int | None = None) -
                           keepalive_timeout=s.keepalive_timeout)
     server = await start_server(gateway.handle, host or s.host, s.port if port is None else port, limits)
     bound = server.sockets[0].getsockname()
+    # Everything built so far lives as long as the process. Freezing it keeps the
+    # cyclic GC's full passes from re-scanning it (~17 ms each, a latency spike for
+    # every request in flight); per-request garbage is still collected as usual.
+    gc.collect()
+    gc.freeze()
     return Running(gateway, server, bound[0], bound[1], sims)
 
 
