@@ -97,7 +97,7 @@ class Gateway:
         self.inflight += 1
         task = asyncio.current_task()
         if task is not None:
-            responder.on_disconnect(task.cancel)  # stop paying for an answer nobody reads
+            responder.on_disconnect(task.cancel)  # type: ignore[arg-type]  # stop paying for an answer nobody reads
         try:
             if req.error is not None:
                 raise req.error

@@ -8,7 +8,7 @@ import httpx2 as httpx
 import openai
 import pytest
 
-from tests.e2e.harness import CHAT_MODELS, CLIENT_KEY, GatewayProcess, SimThread
+from tests.e2e.harness import CHAT_MODELS, GatewayProcess, SimThread
 from tests.openapi_schema import assert_valid
 
 WEATHER_TOOL = {

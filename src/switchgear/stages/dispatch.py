@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from switchgear.core.context import RequestContext
-from switchgear.core.errors import GatewayError, UpstreamProtocolError
+from switchgear.core.errors import GatewayError
 from switchgear.core.types import ChatRequest, EmbeddingsRequest, StreamError, UsageEvent
 from switchgear.routing.table import Deployment
 

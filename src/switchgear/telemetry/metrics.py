@@ -39,8 +39,9 @@ class _Histogram:
         self.sum += value
 
     def cumulative(self) -> list[tuple[str, float]]:
-        out, total = [], 0
-        for bound, n in zip((*map(str, self.bounds), "+Inf"), self.counts):
+        out: list[tuple[str, float]] = []
+        total = 0
+        for bound, n in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=False):
             total += n
             out.append((bound, total))
         return out
@@ -137,7 +138,7 @@ class _Collector:
             for i, n in enumerate(s.tokens):
                 acc[i] += n
         for (model, provider), acc in token_totals.items():
-            for direction, n in zip(_DIRECTIONS, acc):
+            for direction, n in zip(_DIRECTIONS, acc, strict=False):
                 if n:
                     tokens.add_metric([model, provider, direction], n)
         failures = CounterMetricFamily(
