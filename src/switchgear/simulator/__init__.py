@@ -14,8 +14,8 @@ Modules: ``config`` (settings, faults, model-name triggers), ``server``
 (routing, faults, pacing, request log, control API), ``wire`` (what a wire
 module hands the server), ``plan`` (what the model answers), ``text`` (tokens
 and deterministic content), ``schema`` (values valid under a JSON Schema),
-``cache`` (prompt caching), one module per wire format (``openai`` with
-``openai_request`` for its request validation, ``anthropic``, ``gemini``,
+``cache`` (prompt caching), one module per wire format (``openai``, a package:
+request validation, chat, embeddings and error shapes; ``anthropic``, ``gemini``,
 ``bedrock``) and ``eventstream`` (the AWS binary event-stream encoder).
 """
 
