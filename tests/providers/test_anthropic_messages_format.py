@@ -14,6 +14,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from anthropic.types import Message as SDKMessage
 from anthropic.types import RawMessageStreamEvent
 from anthropic.types.message_create_params import MessageCreateParamsNonStreaming, MessageCreateParamsStreaming
@@ -446,3 +448,21 @@ def test_images_need_a_usable_source() -> None:
         with pytest.raises(InvalidRequest) as exc:
             fmt.build_request(req, target())
         assert exc.value.param == "messages[0]"
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(st.data())
+def test_passthrough_same_outcome_however_the_stream_is_read(data: st.DataObject) -> None:
+    """Reads holding many events take the unscanned middle path; reads of one event the
+    examined path. Either way the client gets the same events and we learn the same."""
+    path = data.draw(st.sampled_from(stream_cases()))
+    raw = path.read_bytes()
+    cuts = sorted(data.draw(st.lists(st.integers(min_value=0, max_value=len(raw)), max_size=6)))
+    pieces = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+    ps = fmt.PassthroughStream()
+    out = b"".join(ps.feed(p) for p in pieces)
+    ref, ref_out = run_passthrough(raw, 1)  # one byte at a time: every event examined
+    ps.close()
+    ref.close()
+    assert SSEDecoder().feed(out) == SSEDecoder().feed(ref_out)
+    assert (ps.usage, ps.finished, type(ps.error)) == (ref.usage, ref.finished, type(ref.error))

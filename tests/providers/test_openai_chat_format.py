@@ -392,7 +392,11 @@ def test_passthrough_stream_reframes_nonstandard_events() -> None:
 def test_passthrough_stream_multiline_data_and_comments() -> None:
     raw = b": ping\n\nevent: message\ndata: {\"a\":\ndata: 1}\n\n\n\ndata: [DONE]\n\n"
     out, ps = _passthrough(raw, wants_usage=True)
-    assert out == b'data: {"a":\ndata: 1}\n\ndata: [DONE]\n\n'
+    # What an SSE client parses is the same: comments and the default event name may pass
+    # through verbatim (events between a stream's edges are forwarded unscanned).
+    events = SSEDecoder().feed(out)
+    assert [e.data for e in events] == ['{"a":\n1}', "[DONE]"]
+    assert {e.event for e in events} <= {"", "message"}
     assert ps.finished and ps.error is None
 
 

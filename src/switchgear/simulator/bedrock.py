@@ -264,6 +264,8 @@ class _Reader:
                 "satisfy constraint: Member must have value less than or equal to 1"
             )
         stops = config.get("stopSequences") or []
+        if not isinstance(stops, list):  # AWS answers a ValidationException; we ignore it, as for other odd fields
+            stops = []
         extra = body.get("additionalModelRequestFields") or {}
         thinking_budget = self._thinking(extra.get("thinking") if isinstance(extra, dict) else None, max_tokens)
         paths = body.get("additionalModelResponseFieldPaths") or []

@@ -27,17 +27,23 @@ def build_passthrough(raw: dict[str, Any], target: Target, stream: bool) -> Upst
 class PassthroughStream:
     """Same-dialect streaming: forward Anthropic's events, learn usage and the outcome.
 
-    ``feed`` returns whole events re-framed as ``event: X\\ndata: Y\\n\\n`` with the data
-    untouched (never re-serialised). Only message_start, message_delta and error events
-    are parsed. ``finished`` turns true at message_stop; ``error`` holds the error of an
+    ``feed`` returns whole events, never re-serialised. What we must see sits at the edges
+    of a stream: message_start (input usage) is the first event; message_delta (output
+    usage), message_stop and an error that ends the stream are the last. So the first
+    event and the last two complete events of each network read are examined (and
+    re-framed as ``event: X\\ndata: Y\\n\\n``); the events between them are forwarded as
+    they came, unscanned. Only message_start, message_delta and error are parsed. ``finished`` turns true at message_stop; ``error`` holds the error of an
     ``event: error`` (which is still forwarded) or, after ``close()``, of a stream that
     ended without message_stop.
     """
 
-    __slots__ = ("_sse", "_start_usage", "_usage", "finished", "error")
+    __slots__ = ("_sse", "_buf", "_seen_first", "_general", "_start_usage", "_usage", "finished", "error")
 
     def __init__(self) -> None:
         self._sse = SSEDecoder()
+        self._buf = b""
+        self._seen_first = False
+        self._general = False  # CR line endings seen: every event goes through the decoder
         self._start_usage: dict[str, Any] = {}
         self._usage: dict[str, Any] | None = None
         self.finished = False
@@ -50,6 +56,28 @@ class PassthroughStream:
         return usage(self._usage)
 
     def feed(self, data: bytes) -> bytes:
+        if self._general or b"\r" in data:
+            self._general = True
+            buf, self._buf = self._buf + data, b""
+            return self._events(buf)
+        buf = self._buf + data if self._buf else data
+        last = buf.rfind(b"\n\n")
+        if last < 0:
+            self._buf = buf
+            return b""
+        complete, self._buf = buf[: last + 2], buf[last + 2 :]
+        out = b""
+        if not self._seen_first:
+            self._seen_first = True
+            first = complete.find(b"\n\n")
+            out, complete = self._events(complete[: first + 2]), complete[first + 2 :]
+        cut = complete.rfind(b"\n\n", 0, len(complete) - 2)
+        cut = complete.rfind(b"\n\n", 0, cut) if cut > 0 else -1
+        if cut < 0:  # two events or fewer: look at each
+            return out + self._events(complete)
+        return out + complete[: cut + 2] + self._events(complete[cut + 2 :])
+
+    def _events(self, data: bytes) -> bytes:
         chunks: list[bytes] = []
         for ev in self._sse.feed(data):
             name = ev.event

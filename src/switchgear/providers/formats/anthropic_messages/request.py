@@ -124,14 +124,14 @@ def _tool_choice(req: ChatRequest, dropped: set[str]) -> dict[str, Any] | None:
 
 
 def _apply_reasoning(r: Reasoning, body: dict[str, Any], output_config: dict[str, Any], mode: str) -> None:
+    if r.budget_tokens == 0:  # canonical: a budget of 0 means thinking off, in either mode
+        body["thinking"] = {"type": "disabled"}
+        return
     if mode == "adaptive":
         body["thinking"] = {"type": "adaptive"}
         effort = r.effort or (effort_for_budget(r.budget_tokens) if r.budget_tokens is not None else None)
         if effort is not None:
             output_config["effort"] = _ADAPTIVE_EFFORT[effort]
-        return
-    if r.budget_tokens == 0:  # canonical: a budget of 0 means thinking off
-        body["thinking"] = {"type": "disabled"}
         return
     budget = requested_budget(r)  # neither budget nor effort: medium (Bedrock sends no thinking then)
     budget = max(budget if budget is not None else EFFORT_BUDGET["medium"], MIN_CLAUDE_BUDGET)

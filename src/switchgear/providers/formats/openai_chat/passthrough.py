@@ -34,26 +34,52 @@ def build_passthrough(raw: dict[str, Any], target: Target, stream: bool) -> Upst
 
 
 class PassthroughStream:
-    """Same-dialect streaming: forwards each SSE event re-framed as ``data: <data>\\n\\n``
-    without re-serialising JSON. It parses JSON only for the chunk that carries usage
+    """Same-dialect streaming: forwards SSE events without re-serialising JSON. It parses JSON only for the chunk that carries usage
     (or an error); drops the usage-only chunk when the client did not ask for usage (we
     injected ``include_usage``) and Azure's choices-less prompt-annotation chunk (not an
     OpenAI chunk); ``finished`` tells whether ``[DONE]`` arrived; ``error`` holds an
     upstream ``{"error": …}`` event (which is still forwarded). Call ``close()`` at the end
     of the upstream body."""
 
-    __slots__ = ("_provider", "_wants_usage", "_buf", "usage", "finished", "error")
+    __slots__ = ("_provider", "_wants_usage", "_buf", "_seen_first", "usage", "finished", "error")
 
     def __init__(self, target: Target | None = None, *, client_wants_usage: bool = True) -> None:
         self._provider = target.provider if target is not None else None
         self._wants_usage = client_wants_usage
         self._buf = b""
+        self._seen_first = False
         self.usage: Usage | None = None
         self.finished = False
         self.error: GatewayError | None = None
 
     def feed(self, data: bytes) -> bytes:
+        """Per network read, not per event. What we must look at sits at the edges of a
+        stream: Azure's annotation chunk (or an immediate error) is the first event; the
+        usage chunk comes right before ``[DONE]``, as do Groq's ``x_groq`` and an error
+        that ends a stream. So the first event and the last two complete events of each
+        read go through the per-event logic, and everything between is forwarded as it
+        came, byte for byte, without being scanned (a stream's hot loop)."""
         buf = self._buf + data if self._buf else data
+        if b"\r" in buf:
+            return self._feed_events(buf)  # CRLF framing: the general path normalises it
+        out = b""
+        if not self._seen_first:
+            first = buf.find(b"\n\n")
+            if first < 0:
+                self._buf = buf
+                return b""
+            self._seen_first = True
+            out = self._feed_events(buf[: first + 2])
+            buf = buf[first + 2 :]
+        last = buf.rfind(b"\n\n")
+        cut = buf.rfind(b"\n\n", 0, last) if last > 0 else -1
+        cut = buf.rfind(b"\n\n", 0, cut) if cut > 0 else -1
+        if cut < 0:  # two events or fewer: look at each
+            return out + self._feed_events(buf)
+        return out + buf[: cut + 2] + self._feed_events(buf[cut + 2 :])
+
+    def _feed_events(self, buf: bytes) -> bytes:
+        """The per-event path: every complete event in ``buf`` is examined."""
         if b"\r" in buf:
             tail = b""
             if buf.endswith(b"\r"):
