@@ -76,6 +76,10 @@ async def start(cfg: Config, host: str | None = None, port: int | None = None) -
     # every request in flight); per-request garbage is still collected as usual.
     gc.collect()
     gc.freeze()
+    # Per-request garbage is freed by reference counting; the cyclic collector only has
+    # cycles to find. Its young-generation pass every 700 allocations cost ~6 % of a
+    # request's CPU; every 50,000 it is noise, and cyclic garbage still goes promptly.
+    gc.set_threshold(50_000, 20, 100)
     return Running(gateway, server, bound[0], bound[1], sims)
 
 

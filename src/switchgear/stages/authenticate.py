@@ -18,7 +18,7 @@ class Authenticate:
     def __init__(self, keys: ConfigKeyStore) -> None:
         self.keys = keys
 
-    async def on_request(self, ctx: RequestContext) -> None:
+    def on_request(self, ctx: RequestContext) -> None:
         ctx.principal = self.verify(ctx.headers)
 
     def verify(self, headers: dict[str, str]):  # -> Principal

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from switchgear.core.context import RequestContext
-from switchgear.core.errors import GatewayError
+from switchgear.core.errors import GatewayError, UnsupportedParameter, UpstreamError
 from switchgear.core.types import ChatRequest, EmbeddingsRequest, StreamError, UsageEvent
 from switchgear.routing.table import Deployment
 
@@ -73,9 +73,9 @@ class Dispatch:
         self.on_attempt_failure = on_attempt_failure  # callable(provider, code) for metrics
 
     async def on_request(self, ctx: RequestContext) -> None:
-        deployments = ctx.route.deployments
         last: GatewayError | None = None
-        for dep in deployments:
+        unsupported: UnsupportedParameter | None = None
+        for dep in ctx.route.deployments:
             ctx.attempts += 1
             ctx.deployment = dep
             try:
@@ -84,17 +84,25 @@ class Dispatch:
                 else:
                     await self._unary(ctx, dep, ctx.responder)
                 return
+            except UnsupportedParameter as e:
+                # This deployment cannot honour the request as asked: not eligible, and
+                # no upstream was called. Another candidate may take it.
+                ctx.failures.append((dep.name, e.code))
+                unsupported = unsupported or e
             except GatewayError as e:
-                if e.provider is None:
-                    e.provider = dep.provider
-                if self.on_attempt_failure is not None:
-                    self.on_attempt_failure(dep.provider, e.code)
+                if isinstance(e, UpstreamError):
+                    if e.provider is None:
+                        e.provider = dep.provider
+                    if self.on_attempt_failure is not None:
+                        self.on_attempt_failure(dep.provider, e.code)
                 if ctx.response_started or not e.retryable:
                     raise
                 ctx.failures.append((dep.name, e.code))
                 last = e
-        assert last is not None
-        raise last
+        # Prefer the upstream failure; if every candidate refused a parameter, say which.
+        err = last or unsupported
+        assert err is not None
+        raise err
 
     def on_complete(self, ctx: RequestContext) -> None:
         pass

@@ -15,7 +15,7 @@ class ParseChat:
     def __init__(self, dialect: Any) -> None:
         self.dialect = dialect
 
-    async def on_request(self, ctx: RequestContext) -> None:
+    def on_request(self, ctx: RequestContext) -> None:
         raw = self.dialect.parse_body(ctx.body)
         ctx.raw = raw
         ctx.model = raw["model"]
@@ -33,7 +33,7 @@ class ParseEmbeddings:
     def __init__(self, parse: Any) -> None:
         self.parse = parse
 
-    async def on_request(self, ctx: RequestContext) -> None:
+    def on_request(self, ctx: RequestContext) -> None:
         req = self.parse(ctx.body)
         ctx.canonical = req
         ctx.model = req.model

@@ -21,7 +21,7 @@ class Record:
         self.metrics = metrics
         self.endpoint = endpoint
 
-    async def on_request(self, ctx: RequestContext) -> None:
+    def on_request(self, ctx: RequestContext) -> None:
         pass
 
     def on_complete(self, ctx: RequestContext) -> None:

@@ -16,7 +16,7 @@ class ResolveRoute:
         self.table = table
         self.kind = kind  # "chat" or "embeddings": what this endpoint serves
 
-    async def on_request(self, ctx: RequestContext) -> None:
+    def on_request(self, ctx: RequestContext) -> None:
         found = self.table.lookup(ctx.model)
         if found is None:
             raise ModelNotFound(

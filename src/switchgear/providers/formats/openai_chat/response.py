@@ -58,9 +58,22 @@ def usage(u: WireUsage) -> Usage:
 
 
 def usage_from_response(body: bytes) -> Usage | None:
-    """Usage of a pass-through response body, decoding nothing but the usage object
-    (msgspec skips the rest without building it). Raises UpstreamProtocolError when
-    the body is not JSON."""
+    """Usage of a pass-through response body, decoding nothing but the usage object.
+    Raises UpstreamProtocolError when the body is not JSON.
+
+    Fast path: the top-level ``"usage"`` key follows ``choices``, near the end. ``{`` plus
+    the body from its last occurrence parses as an object only if that occurrence is a
+    top-level key (the braces must balance), so no nested "usage" can be mistaken for it;
+    anything else takes the full, typed decode."""
+    at = body.rfind(b'"usage"')
+    if at > 0 and body[:1] == b"{":
+        try:
+            env = decode_usage_only(b"{" + body[at:])
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            pass
+        else:
+            if env.usage is not None:
+                return usage(env.usage)
     try:
         env = decode_usage_only(body)
     except msgspec.ValidationError:  # valid JSON, odd shape: fall back to the lenient path
