@@ -24,7 +24,9 @@ import referencing
 import yaml
 from referencing.jsonschema import DRAFT202012
 
-SPEC_PATH = Path(os.environ.get("SWITCHGEAR_OPENAI_SPEC", "/work/shared/specs/openai-openapi.yaml"))
+# CI clones the repo with the team's shared/ folder beside it: ../shared/specs/…
+_BESIDE = Path(__file__).resolve().parents[2] / "shared" / "specs" / "openai-openapi.yaml"
+SPEC_PATH = Path(os.environ.get("SWITCHGEAR_OPENAI_SPEC") or _BESIDE)
 _URI = "https://spec.switchgear.invalid/openai-openapi.yaml"
 
 
@@ -44,6 +46,11 @@ def _nullable_to_anyof(node: Any) -> Any:
 def spec() -> dict[str, Any]:
     """The whole OpenAPI document (parsed once per process)."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if not SPEC_PATH.exists():
+        raise FileNotFoundError(
+            f"OpenAI's OpenAPI spec is not at {SPEC_PATH}: clone the repo with shared/ beside it, "
+            "or set SWITCHGEAR_OPENAI_SPEC"
+        )
     with SPEC_PATH.open("rb") as fh:
         doc = yaml.load(fh, Loader=loader)
     return _nullable_to_anyof(doc)
