@@ -94,6 +94,9 @@ def gateway_config(sim_url: str, extra_models: list[dict[str, Any]] | None = Non
         {"name": "embed", "kind": "embeddings", "deployments": [{"provider": "openai", "model": "text-embedding-3-small"}]},
         {"name": "gemini-embed", "kind": "embeddings", "deployments": [{"provider": "gemini", "model": "gemini-embedding-001"}]},
         {"name": "openai/*", "deployments": [{"provider": "openai", "model": "*"}]},
+        # Anthropic cannot return logprobs; OpenAI can: a request asking for them skips to it.
+        {"name": "claude-then-gpt", "deployments": [{"provider": "anthropic", "model": "claude-sonnet-4-5"},
+                                                    {"provider": "openai", "model": "gpt-4o"}]},
     ]
     return {
         "server": {"max_body_bytes": 256 * 1024},

@@ -247,3 +247,15 @@ def test_health_ready_metrics(gateway: GatewayProcess, oai: openai.OpenAI) -> No
     assert 'switchgear_tokens_total{direction="output",model="gpt",provider="openai"}' in text
     assert "switchgear_request_duration_seconds_bucket" in text
     assert "switchgear_time_to_first_token_seconds_bucket" in text
+
+
+def test_deployment_that_cannot_honour_a_parameter_is_skipped(oai: openai.OpenAI) -> None:
+    raw = oai.chat.completions.with_raw_response.create(
+        model="claude-then-gpt", messages=[{"role": "user", "content": "hi"}], logprobs=True)
+    assert raw.headers["x-switchgear-provider"] == "openai"
+    assert "anthropic/claude-sonnet-4-5=unsupported_parameter" in raw.headers["x-switchgear-failed"]
+    assert raw.parse().choices[0].logprobs is not None
+    # Without the parameter, the first deployment answers as usual.
+    plain = oai.chat.completions.with_raw_response.create(
+        model="claude-then-gpt", messages=[{"role": "user", "content": "hi"}])
+    assert plain.headers["x-switchgear-provider"] == "anthropic"
