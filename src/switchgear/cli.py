@@ -12,10 +12,10 @@ from switchgear.config.load import ConfigError, load_config
 def _run(coro) -> None:  # type: ignore[no-untyped-def]
     try:
         import uvloop
-
-        uvloop.run(coro)
     except ImportError:  # pragma: no cover - uvloop is a dependency; stay usable without it
         asyncio.run(coro)
+        return
+    uvloop.run(coro)  # outside the try: an ImportError raised by the app must surface as itself
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -33,6 +33,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     try:
         _run(serve_forever(cfg, args.host, args.port, generated))
+    except ConfigError as e:  # found while building the runtime (e.g. missing AWS credentials)
+        print(e, file=sys.stderr)
+        return 2
     except OSError as e:
         print(f"switchgear: cannot listen: {e}", file=sys.stderr)
         return 1

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from switchgear.config.load import ConfigError
 from switchgear.config.schema import Config, ProviderConfig
 from switchgear.identity.config_keys import ConfigKeyStore
 from switchgear.providers.catalog import Vendor, auth_headers, load_catalog
@@ -103,7 +104,10 @@ def _signer(p: ProviderConfig, target: Target):  # -> callable | None
     else:  # the standard AWS chain: env, profile, instance role …
         creds = get_session().get_credentials()
         if creds is None:
-            raise RuntimeError(f"provider '{p.name}': no AWS credentials found (config, environment or profile)")
+            raise ConfigError([
+                f"provider '{p.name}': no AWS credentials found (set aws_access_key_id and aws_secret_access_key, "
+                "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or an AWS profile)"
+            ])
     host = urlsplit(target.base_url).netloc
     return partial(sign_request, target=target, host=host, credentials=creds)
 

@@ -141,3 +141,26 @@ def test_embedded_defaults_discover_providers_from_environment() -> None:
     assert {p.name: p.api_key for p in cfg.providers} == {"openai": "sk-o", "anthropic": "sk-a"}
     names = {m.name for m in cfg.models}
     assert "openai/*" in names and "claude-sonnet-4-5" in names and "gpt-4o" in names
+
+
+def test_serve_reports_missing_aws_credentials_without_a_traceback(tmp_path: Path) -> None:
+    cfg = tmp_path / "bedrock.yaml"
+    cfg.write_text("auth: {keys: [{key: sk-0123456789}]}\n"
+                   "providers: [{name: br, vendor: bedrock, region: us-east-1}]\n"
+                   "models: [{name: m, deployments: [{provider: br, model: x}]}]\n")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("AWS_")}
+    env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "none")
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    res = subprocess.run([sys.executable, "-m", "switchgear.cli", "serve", "--config", str(cfg), "--port", "0"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode == 2
+    assert "provider 'br': no AWS credentials found" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_example_configs_are_valid() -> None:
+    examples = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        cfg = load_config(path, env={})
+        assert cfg.models, path
