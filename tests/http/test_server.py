@@ -704,3 +704,40 @@ async def test_httpx_client_keep_alive_json_and_streaming() -> None:
                 text = b"".join([c async for c in r.aiter_bytes()])
             assert text == b"".join(b"data: %d\n\n" % i for i in range(5))
             assert (await client.head("/x")).status_code == 200
+
+
+# ---- end(final): the last data, the terminator (and a held head) in one write ------------
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.0"])
+async def test_end_with_final_data_completes_the_body(version: str) -> None:
+    async def handler(req: Request, resp: Responder) -> None:
+        await resp.start_stream(200, [("content-type", "text/event-stream")])
+        if req.path == "/two":
+            await resp.write(b"data: first\n\n")
+        await resp.end(b"data: last\n\n")
+
+    async with serving(handler) as port:
+        for path, expected in (("/one", b"data: last\n\n"), ("/two", b"data: first\n\ndata: last\n\n")):
+            reader, writer = await connect(port)
+            extra = "Connection: keep-alive\r\n" if version == "1.0" else ""
+            writer.write(f"GET {path} HTTP/{version}\r\nHost: t\r\n{extra}\r\n".encode())
+            status, headers, body = await read_response(reader)
+            assert status == 200 and body == expected
+            assert ("transfer-encoding" in headers) == (version == "1.1")
+            writer.close()
+
+
+async def test_end_with_final_data_goes_out_in_one_segment_with_the_head() -> None:
+    async def handler(req: Request, resp: Responder) -> None:
+        await resp.start_stream(200, [("content-type", "text/event-stream")])
+        await resp.end(b"data: only\n\n")
+
+    async with serving(handler) as port:
+        reader, writer = await connect(port)
+        writer.write(get())
+        await asyncio.sleep(0.2)  # let the whole response arrive
+        data = await asyncio.wait_for(reader.read(65536), 2)  # one read gets it all
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert data.endswith(b"\r\n\r\nc\r\ndata: only\n\n\r\n0\r\n\r\n")
+        writer.close()

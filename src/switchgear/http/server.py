@@ -269,8 +269,9 @@ class Responder:
         if conn._write_paused:
             await conn._drain()
 
-    async def end(self) -> None:
-        """Finish a streamed response (the terminating chunk)."""
+    async def end(self, final: bytes = b"") -> None:
+        """Finish a streamed response: ``final`` (the last data, if any), the terminating
+        chunk and a head still held back go out in a single write (one syscall)."""
         if self._state != _R_STREAMING:
             if self._state == _R_DONE:
                 return
@@ -281,10 +282,16 @@ class Responder:
             return
         head = self._pending
         self._pending = None
-        if not self._http10 and not self._head_only:
-            conn._transport.write(_LAST_CHUNK if head is None else head + _LAST_CHUNK)
-        elif head is not None:
-            conn._transport.write(head)
+        if self._head_only:
+            data = head or b""
+        elif self._http10:  # no chunked coding: the body ends with the connection
+            data = (head or b"") + final
+        else:
+            data = b"%x\r\n%b\r\n%b" % (len(final), final, _LAST_CHUNK) if final else _LAST_CHUNK
+            if head is not None:
+                data = head + data
+        if data:
+            conn._transport.write(data)
         conn._response_done(self._keep_alive)
 
 

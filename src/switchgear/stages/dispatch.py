@@ -174,9 +174,13 @@ class Dispatch:
 
     async def _pump_passthrough(self, ctx: RequestContext, dep: Deployment, resp: Any, responder: Any) -> None:
         ps = self.dialect.passthrough_stream(dep.fmt, ctx)
+        held = b""  # the body's last read: it goes out with the end of the stream, in one write
         try:
             async for chunk in resp:
                 out = ps.feed(chunk)
+                if resp.complete:
+                    held = out
+                    break
                 if out:
                     if not ctx.response_started:
                         await self._begin(ctx, dep, responder)
@@ -185,23 +189,21 @@ class Dispatch:
             self._fail_stream(ctx, e)
             await self._end_with_error(ctx, responder, e)
             return
-        forwarded = ps.error  # an upstream error event, already forwarded as it came
-        tail = ps.close()  # end of body: may add a terminator, or flag a cut stream
+        forwarded = ps.error  # an upstream error event, forwarded as it came
+        held += ps.close()  # end of body: may add a terminator, or flag a cut stream
         ctx.usage = ps.usage
-        if tail:
-            if not ctx.response_started:
-                await self._begin(ctx, dep, responder)
-            await responder.write(tail)
         if ps.error is not None:
-            self._fail_stream(ctx, ps.error)
+            self._fail_stream(ctx, ps.error)  # nothing sent yet: fail over instead
             if ps.error is forwarded:
-                await responder.end()
+                await responder.end(held)
             else:
+                if held:
+                    await responder.write(held)
                 await self._end_with_error(ctx, responder, ps.error)
             return
         if not ctx.response_started:
             await self._begin(ctx, dep, responder)
-        await responder.end()
+        await responder.end(held)
 
     async def _pump_translated(self, ctx: RequestContext, dep: Deployment, resp: Any, responder: Any) -> None:
         parser = dep.fmt.StreamParser(_target_for(dep, ctx))
@@ -220,8 +222,7 @@ class Dispatch:
             return
         if not ctx.response_started:
             await self._begin(ctx, dep, responder)
-        await responder.write(out)
-        await responder.end()
+        await responder.end(out)  # the last events and the terminating chunk: one write
 
     def _render(self, ctx: RequestContext, renderer: Any, events: list) -> bytes:
         if not events:
@@ -245,8 +246,7 @@ class Dispatch:
         self, ctx: RequestContext, responder: Any, err: GatewayError, renderer: Any = None
     ) -> None:
         frame = renderer.error(err) if renderer is not None else self.dialect.stream_error_frame(err)
-        await responder.write(frame)
-        await responder.end()
+        await responder.end(frame)
 
 
 class DispatchEmbeddings:

@@ -382,6 +382,12 @@ class UpstreamResponse:
                 raise
         return self._finish()
 
+    @property
+    def complete(self) -> bool:
+        """The whole body has been received (what iteration returned was the last of it)."""
+        conn = self._conn
+        return conn is None or conn._state == _DONE
+
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self
 
