@@ -14,12 +14,17 @@ from urllib.parse import urlsplit
 import msgspec
 
 from switchgear.config.load import ConfigError
-from switchgear.config.schema import Config, ProviderConfig
-from switchgear.identity.config_keys import ConfigKeyStore
+from switchgear.config.schema import Config, DeploymentConfig, ModelConfig, ProviderConfig
+from switchgear.identity.config_keys import ConfigKeyStore, key_id
 from switchgear.providers.catalog import Vendor, auth_headers, load_catalog
 from switchgear.providers.formats import anthropic_messages, bedrock_converse, gemini, openai_chat
 from switchgear.providers.formats.base import Target
-from switchgear.routing.table import Deployment, ModelRoute, RouteTable
+from switchgear.routing.breaker import BreakerPolicy, CircuitBreaker
+from switchgear.routing.health import HealthRegistry
+from switchgear.routing.placement import PlacementTags, Requirements
+from switchgear.routing.retry import RetryBudget
+from switchgear.routing.strategies import STRATEGIES, Price, StrategyData
+from switchgear.routing.table import Deployment, ModelRoute, RetryPolicy, RouteTable
 from switchgear.telemetry.metrics import Metrics
 from switchgear.transport.client import UpstreamPool
 
@@ -38,6 +43,12 @@ class Runtime:
     routes: RouteTable
     pools: tuple[UpstreamPool, ...]
     metrics: Metrics
+    # Live routing state, per deployment name; carried over by name across reloads.
+    health: HealthRegistry
+    breakers: dict[str, CircuitBreaker]
+    retry_budget: RetryBudget
+    # identity.config_keys key_id -> that key's placement requirements (only keys that have some)
+    key_requirements: dict[str, Requirements]
 
     async def aclose(self) -> None:
         for pool in self.pools:
@@ -112,7 +123,80 @@ def _signer(p: ProviderConfig, target: Target):  # -> callable | None
     return partial(sign_request, target=target, host=host, credentials=creds)
 
 
-def build_runtime(cfg: Config, metrics: Metrics | None = None) -> Runtime:
+def _tags(d: DeploymentConfig) -> PlacementTags | None:
+    t = d.tags
+    if t is None:
+        return None
+    return PlacementTags(
+        environment=t.environment,
+        region=t.region,
+        data_classes=None if t.data_classes is None else frozenset(t.data_classes),
+    )
+
+
+def _timeouts(p: ProviderConfig, d: DeploymentConfig) -> tuple[float, float, float, float]:
+    base, o = p.timeouts, d.timeouts
+    if o is None:
+        return base.connect, base.first_token, base.idle, base.total
+    return (
+        o.connect if o.connect is not None else base.connect,
+        o.first_token if o.first_token is not None else base.first_token,
+        o.idle if o.idle is not None else base.idle,
+        o.total if o.total is not None else base.total,
+    )
+
+
+def _route(m: ModelConfig, deps: list[Deployment], health: HealthRegistry) -> ModelRoute:
+    data = StrategyData(
+        weights={d.name: d.weight for d in deps},
+        health=health,
+        prices={d.name: d.price for d in deps if d.price is not None},
+    )
+    r = m.retries
+    retry = RetryPolicy(
+        attempts=r.attempts,
+        backoff_base=r.backoff_base_ms / 1000.0,
+        backoff_cap=r.backoff_cap_ms / 1000.0,
+        max_retry_after=r.max_retry_after_s,
+    )
+    fallbacks = {cls: names for cls, names in msgspec.structs.asdict(m.fallbacks).items() if names}
+    return ModelRoute(
+        name=m.name,
+        kind=m.kind,
+        deployments=tuple(deps),
+        strategy_name=m.strategy,
+        strategy=None if m.strategy == "priority" else STRATEGIES[m.strategy],
+        data=data,
+        retry=retry,
+        fallbacks=fallbacks,
+    )
+
+
+def _breakers(cfg: Config, previous: Runtime | None) -> dict[str, CircuitBreaker]:
+    """One breaker per deployment name; the first model listing it with a policy sets it.
+
+    A breaker whose policy is unchanged keeps its state across a reload."""
+    default = BreakerPolicy()
+    policies: dict[str, BreakerPolicy] = {}
+    for m in cfg.models:
+        if m.breaker is None:
+            continue
+        policy = BreakerPolicy(**msgspec.structs.asdict(m.breaker))
+        for d in m.deployments:
+            policies.setdefault(f"{d.provider}/{d.model}", policy)
+    for m in cfg.models:
+        for d in m.deployments:
+            policies.setdefault(f"{d.provider}/{d.model}", default)
+    old = previous.breakers if previous is not None else {}
+    out: dict[str, CircuitBreaker] = {}
+    for name, policy in policies.items():
+        b = old.get(name)
+        out[name] = b if b is not None and b.policy == policy else CircuitBreaker(policy)
+    return out
+
+
+def build_runtime(cfg: Config, metrics: Metrics | None = None, previous: Runtime | None = None) -> Runtime:
+    """``previous``: the runtime being replaced; its health, breakers and retry budget carry over."""
     pools: dict[str, UpstreamPool] = {}
     providers = {p.name: p for p in cfg.providers}
     for p in cfg.providers:
@@ -121,6 +205,10 @@ def build_runtime(cfg: Config, metrics: Metrics | None = None) -> Runtime:
         pools[p.name] = UpstreamPool(base, max_connections=p.max_connections, connect_timeout=p.timeouts.connect)
     routes: list[ModelRoute] = []
     wildcards: list[tuple[str, ModelRoute]] = []
+    health = HealthRegistry.for_names(
+        (f"{d.provider}/{d.model}" for m in cfg.models for d in m.deployments),
+        previous=previous.health if previous is not None else None,
+    )
     for m in cfg.models:
         deps = []
         for d in m.deployments:
@@ -128,6 +216,7 @@ def build_runtime(cfg: Config, metrics: Metrics | None = None) -> Runtime:
             vendor = effective_vendor(p)
             target = _target(p, vendor, d.model)
             name = f"{p.name}/{d.model}"
+            connect, first_token, idle, total = _timeouts(p, d)
             deps.append(
                 Deployment(
                     name=name,
@@ -135,15 +224,18 @@ def build_runtime(cfg: Config, metrics: Metrics | None = None) -> Runtime:
                     target=target,
                     fmt=FORMATS[target.format],
                     pool=pools[p.name],
-                    connect_timeout=p.timeouts.connect,
-                    first_token_timeout=p.timeouts.first_token,
-                    idle_timeout=p.timeouts.idle,
-                    total_timeout=p.timeouts.total,
+                    connect_timeout=connect,
+                    first_token_timeout=first_token,
+                    idle_timeout=idle,
+                    total_timeout=total,
                     signer=_signer(p, target),
                     headers=(("x-switchgear-deployment", name), ("x-switchgear-provider", p.name)),
+                    tags=_tags(d),
+                    weight=d.weight,
+                    price=Price(d.price.input_per_mtok, d.price.output_per_mtok) if d.price is not None else None,
                 )
             )
-        route = ModelRoute(name=m.name, kind=m.kind, deployments=tuple(deps))
+        route = _route(m, deps, health)
         if m.name.endswith("/*"):
             wildcards.append((m.name[:-1], route))
         else:
@@ -154,4 +246,16 @@ def build_runtime(cfg: Config, metrics: Metrics | None = None) -> Runtime:
         routes=RouteTable(routes, wildcards),
         pools=tuple(pools.values()),
         metrics=metrics or Metrics(),
+        health=health,
+        breakers=_breakers(cfg, previous),
+        retry_budget=previous.retry_budget if previous is not None else RetryBudget(),
+        key_requirements={
+            key_id(k.key): Requirements.of(
+                regions=k.requirements.regions,
+                data_class=k.requirements.data_classes,
+                environments=k.requirements.environments,
+            )
+            for k in cfg.auth.keys
+            if k.requirements is not None
+        },
     )

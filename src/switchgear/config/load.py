@@ -19,8 +19,10 @@ from typing import Any, Mapping
 import msgspec
 import yaml
 
-from switchgear.config.schema import Config, ProviderConfig
+from switchgear.config.schema import Config, FallbacksConfig, ModelConfig, ProviderConfig
 from switchgear.providers.catalog import load_catalog
+from switchgear.routing.breaker import BreakerPolicy
+from switchgear.routing.placement import PlacementTags, Requirements
 
 
 class ConfigError(Exception):
@@ -147,6 +149,9 @@ def _check_references(cfg: Config, problems: list[str]) -> None:
         for j, d in enumerate(m.deployments):
             if d.provider not in seen:
                 problems.append(f"{at}.deployments[{j}].provider: unknown provider '{d.provider}'")
+            _check_deployment(d, f"{at}.deployments[{j}]", problems)
+        _check_model_policies(m, at, problems)
+    _check_fallbacks(cfg, problems)
     if not 0 < cfg.server.port < 65536 and cfg.server.port != 0:
         problems.append("server.port: must be between 1 and 65535")
     if cfg.server.max_body_bytes < 1024:
@@ -154,6 +159,103 @@ def _check_references(cfg: Config, problems: list[str]) -> None:
     for i, k in enumerate(cfg.auth.keys):
         if len(k.key) < 8:
             problems.append(f"auth.keys[{i}].key: too short (at least 8 characters)")
+        if k.requirements is not None:
+            r = k.requirements
+            try:
+                Requirements.of(regions=r.regions, data_class=r.data_classes, environments=r.environments)
+            except ValueError as e:
+                problems.append(f"auth.keys[{i}].requirements: {e}")
+
+
+def _check_deployment(d: Any, at: str, problems: list[str]) -> None:
+    if not d.weight >= 0:
+        problems.append(f"{at}.weight: must be >= 0 (0 = standby)")
+    if d.tags is not None:
+        try:
+            PlacementTags(
+                environment=d.tags.environment,
+                region=d.tags.region,
+                data_classes=None if d.tags.data_classes is None else frozenset(d.tags.data_classes),
+            )
+        except ValueError as e:
+            problems.append(f"{at}.tags: {e}")
+    if d.timeouts is not None:
+        for name in ("connect", "first_token", "idle", "total"):
+            t = getattr(d.timeouts, name)
+            if t is not None and t <= 0:
+                problems.append(f"{at}.timeouts.{name}: must be > 0")
+    if d.price is not None:
+        for name in ("input_per_mtok", "output_per_mtok"):
+            if getattr(d.price, name) < 0:
+                problems.append(f"{at}.price.{name}: must be >= 0")
+
+
+def _check_model_policies(m: ModelConfig, at: str, problems: list[str]) -> None:
+    r = m.retries
+    if r.attempts < 0:
+        problems.append(f"{at}.retries.attempts: must be >= 0")
+    if r.backoff_base_ms < 0:
+        problems.append(f"{at}.retries.backoff_base_ms: must be >= 0")
+    if r.backoff_cap_ms < r.backoff_base_ms:
+        problems.append(f"{at}.retries.backoff_cap_ms: must be >= backoff_base_ms")
+    if r.max_retry_after_s < 0:
+        problems.append(f"{at}.retries.max_retry_after_s: must be >= 0")
+    if m.breaker is not None:
+        try:
+            BreakerPolicy(**msgspec.structs.asdict(m.breaker))
+        except ValueError as e:
+            problems.append(f"{at}.breaker: {e}")
+
+
+FALLBACK_CLASSES = tuple(f.name for f in msgspec.structs.fields(FallbacksConfig))
+
+
+def _check_fallbacks(cfg: Config, problems: list[str]) -> None:
+    """Fallback targets exist, serve the same kind, are not the model itself, and never cycle."""
+    index = {m.name: i for i, m in enumerate(cfg.models)}
+    for i, m in enumerate(cfg.models):
+        for cls in FALLBACK_CLASSES:
+            for j, name in enumerate(getattr(m.fallbacks, cls)):
+                at = f"models[{i}].fallbacks.{cls}[{j}]"
+                if name == m.name:
+                    problems.append(f"{at}: a model cannot fall back to itself")
+                elif name not in index or name.endswith("/*"):
+                    problems.append(f"{at}: unknown model '{name}'")
+                elif cfg.models[index[name]].kind != m.kind:
+                    problems.append(f"{at}: '{name}' serves {cfg.models[index[name]].kind}, '{m.name}' serves {m.kind}")
+    for cls in FALLBACK_CLASSES:
+        graph = {m.name: [n for n in getattr(m.fallbacks, cls) if n in index and n != m.name] for m in cfg.models}
+        cycle = _find_cycle(graph)
+        if cycle:
+            i = index[cycle[0]]
+            problems.append(f"models[{i}].fallbacks.{cls}: fallback cycle {' -> '.join(cycle)}")
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    WHITE, GREY, BLACK = 0, 1, 2
+    colour = dict.fromkeys(graph, WHITE)
+    stack: list[str] = []
+
+    def visit(n: str) -> list[str] | None:
+        colour[n] = GREY
+        stack.append(n)
+        for nxt in graph.get(n, ()):
+            if colour.get(nxt) == GREY:
+                return stack[stack.index(nxt):] + [nxt]
+            if colour.get(nxt) == WHITE:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        colour[n] = BLACK
+        return None
+
+    for n in graph:
+        if colour[n] == WHITE:
+            found = visit(n)
+            if found:
+                return found
+    return None
 
 
 def parse_config(data: Any, source: str = "config", env: Mapping[str, str] | None = None) -> Config:

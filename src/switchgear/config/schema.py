@@ -23,11 +23,20 @@ class ServerConfig(_Strict):
     keepalive_timeout: float = 75.0
 
 
+class PlacementRequirements(_Strict):
+    """What a caller demands of the deployments that may see its data (routing.placement)."""
+
+    regions: tuple[str, ...] | None = None  # residency: regions or segment prefixes ("eu")
+    data_classes: tuple[str, ...] | None = None  # classes the data carries; each must be allowed
+    environments: tuple[str, ...] | None = None  # on-prem | colo | cloud
+
+
 class ClientKey(_Strict):
     """A client key listed in config: the embedded, config-only identity mode."""
 
     key: str
     name: str = "default"
+    requirements: PlacementRequirements | None = None
 
 
 class AuthConfig(_Strict):
@@ -81,9 +90,75 @@ class ProviderConfig(_Strict):
     simulator: SimulatorSettings | None = None
 
 
+class TimeoutOverrides(_Strict):
+    """Per-deployment timeouts; an unset one keeps the provider's."""
+
+    connect: float | None = None
+    first_token: float | None = None
+    idle: float | None = None
+    total: float | None = None
+
+
+class PlacementTags(_Strict):
+    """Where a deployment runs and what data it may receive (routing.placement)."""
+
+    environment: str | None = None  # on-prem | colo | cloud
+    region: str | None = None  # e.g. eu-west-1
+    data_classes: tuple[str, ...] | None = None
+
+
+class PriceConfig(_Strict):
+    """USD per million tokens; used by the lowest_cost strategy until the price catalog exists."""
+
+    input_per_mtok: float
+    output_per_mtok: float
+
+
 class DeploymentConfig(_Strict):
     provider: str
     model: str
+    weight: float = 1.0  # strategy "weighted"; 0 = standby (only as a fallback)
+    tags: PlacementTags | None = None
+    timeouts: TimeoutOverrides | None = None
+    price: PriceConfig | None = None
+
+
+class RetryConfig(_Strict):
+    """Extra sends to the *same* deployment before moving to the next candidate."""
+
+    attempts: int = 0
+    backoff_base_ms: float = 100.0
+    backoff_cap_ms: float = 2000.0
+    max_retry_after_s: float = 10.0  # a longer Retry-After: fall back instead of waiting
+
+
+class FallbacksConfig(_Strict):
+    """Other models to try, by the error class that exhausted this model's deployments."""
+
+    rate_limited: tuple[str, ...] = ()
+    server_error: tuple[str, ...] = ()
+    timeout: tuple[str, ...] = ()
+    context_window: tuple[str, ...] = ()
+    content_filtered: tuple[str, ...] = ()
+
+
+class BreakerConfig(_Strict):
+    """Circuit-breaker policy overrides (routing.breaker.BreakerPolicy; same defaults)."""
+
+    consecutive_failures: int = 5
+    failure_rate: float | None = 0.5
+    min_requests: int = 20
+    window_seconds: float = 10.0
+    buckets: int = 10
+    open_seconds: float = 5.0
+    open_backoff: float = 2.0
+    max_open_seconds: float = 60.0
+    half_open_probes: int = 1
+    close_after: int = 1
+    probe_timeout: float = 60.0
+
+
+Strategy = Literal["priority", "weighted", "least_latency", "least_busy", "lowest_cost"]
 
 
 class ModelConfig(_Strict):
@@ -91,6 +166,10 @@ class ModelConfig(_Strict):
     deployments: tuple[DeploymentConfig, ...]
     kind: Literal["chat", "embeddings"] = "chat"
     description: str | None = None
+    strategy: Strategy = "priority"
+    retries: RetryConfig = RetryConfig()
+    fallbacks: FallbacksConfig = FallbacksConfig()
+    breaker: BreakerConfig | None = None
 
 
 class Config(_Strict):

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from switchgear.providers.formats.base import Target
+from switchgear.routing.placement import PlacementTags
+from switchgear.routing.strategies import Price, Strategy, StrategyData
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,22 @@ class Deployment:
     signer: Any = None  # callable(UpstreamRequest) -> UpstreamRequest, for SigV4
     # Response headers naming this deployment, pre-built once.
     headers: tuple[tuple[str, str], ...] = field(default=())
+    tags: PlacementTags | None = None  # placement: None = untagged (fails every requirement)
+    weight: float = 1.0
+    price: Price | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Extra sends to the same deployment (seconds, parsed from the model's ``retries``)."""
+
+    attempts: int = 0
+    backoff_base: float = 0.1
+    backoff_cap: float = 2.0
+    max_retry_after: float = 10.0
+
+
+NO_RETRY = RetryPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +49,12 @@ class ModelRoute:
     name: str  # the client-facing model name
     kind: Literal["chat", "embeddings"]
     deployments: tuple[Deployment, ...]
+    strategy_name: str = "priority"
+    strategy: Strategy | None = None  # None: priority (config order, nothing to compute)
+    data: StrategyData = field(default_factory=StrategyData)
+    retry: RetryPolicy = NO_RETRY
+    # error class ("rate_limited", "server_error", ...) -> fallback model names, in order
+    fallbacks: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class RouteTable:

@@ -509,7 +509,9 @@ class _Reader:
         return source, tool_result
 
 
-def _parts_text(parts: list[Any]) -> str:
+def _parts_text(parts: Any) -> str:
+    if not isinstance(parts, list):  # a malformed turn: it contributes no text
+        return ""
     return "\n".join(str(p["text"]) for p in parts if isinstance(p, dict) and "text" in p and not p.get("thought"))
 
 
