@@ -71,6 +71,26 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_route_explain(args: argparse.Namespace) -> int:
+    from switchgear.route_explain import explain
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 1
+    headers: dict[str, str] = {}
+    for h in args.header:
+        name, sep, value = h.partition(":")
+        if not sep or not name.strip():
+            print(f"error: --header wants name:value, got {h!r}", file=sys.stderr)
+            return 2
+        headers[name.strip().lower()] = value.strip()
+    code, text = asyncio.run(explain(cfg, args.model, args.key, headers))
+    print(text, file=sys.stderr if code else sys.stdout)
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="switchgear", description="AI inference gateway")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -90,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--error-rate", type=float, default=0.0)
     m.add_argument("--rate-limit-rate", type=float, default=0.0)
     m.set_defaults(func=cmd_simulate)
+    r = sub.add_parser("route", help="routing tools")
+    rsub = r.add_subparsers(dest="route_command", required=True)
+    e = rsub.add_parser("explain", help="the candidate deployments for a model and caller, and why others are excluded")
+    e.add_argument("--config", "-c", required=True, help="YAML config file")
+    e.add_argument("--model", required=True)
+    e.add_argument("--key", help="a client key of the config (its placement requirements apply)")
+    e.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
+                   help="a request header, e.g. x-switchgear-residency:eu (repeatable)")
+    e.set_defaults(func=cmd_route_explain)
     return parser
 
 

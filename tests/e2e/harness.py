@@ -98,6 +98,11 @@ def gateway_config(sim_url: str, extra_models: list[dict[str, Any]] | None = Non
         {"name": "claude-then-gpt", "deployments": [{"provider": "anthropic", "model": "claude-sonnet-4-5"},
                                                     {"provider": "openai", "model": "gpt-4o"}]},
     ]
+    # These models serve many independent tests that inject faults on purpose; a breaker
+    # tripped by one test must not change the next one's outcome. (Breakers are tested in
+    # test_routing.py with their own models.)
+    lenient = {"consecutive_failures": 1_000_000, "failure_rate": None}
+    models = [{**m, "breaker": lenient} for m in models]
     return {
         "server": {"max_body_bytes": 256 * 1024},
         "auth": {"keys": [{"name": "e2e", "key": CLIENT_KEY}]},

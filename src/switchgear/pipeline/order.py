@@ -32,7 +32,7 @@ def chat_chain(rt: Any, dialect: Any) -> Chain:
             Authenticate(rt.keys),
             ParseChat(dialect),
             ResolveRoute(rt.routes, "chat"),
-            Dispatch(dialect, rt.metrics.observe_attempt_failure),
+            Dispatch(dialect, rt.metrics.observe_attempt_failure, rt),
         )
     )
 
@@ -44,6 +44,6 @@ def embeddings_chain(rt: Any, parse: Any, render: Any) -> Chain:
             Authenticate(rt.keys),
             ParseEmbeddings(parse),
             ResolveRoute(rt.routes, "embeddings"),
-            DispatchEmbeddings(render),
+            DispatchEmbeddings(render, rt),
         )
     )

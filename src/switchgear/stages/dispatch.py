@@ -8,19 +8,31 @@
 - A retryable failure moves on to the next candidate *until the first byte has
   gone to the client*; after that, a failure becomes a terminal error event in the
   client's own stream format, never a silent truncated "success".
+- Candidates come from stages/candidates.py (placement filter, then the route's
+  strategy). Before each send the deployment's circuit breaker is asked; an open one
+  is skipped at no cost. A retryable failure may be resent to the same deployment
+  (``retries.attempts``, jittered backoff honouring Retry-After, within the retry
+  budget), else the next candidate goes. When a model's candidates are exhausted its
+  ``fallbacks`` for the error class are tried, under the same placement requirements.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import msgspec
 
 from switchgear.core.context import RequestContext
-from switchgear.core.errors import GatewayError, UnsupportedParameter, UpstreamError
+from switchgear.core.errors import GatewayError, UnsupportedParameter, UpstreamError, UpstreamUnavailable
 from switchgear.core.types import ChatRequest, EmbeddingsRequest, StreamError, UsageEvent
+from switchgear.routing.breaker import is_breaker_failure
+from switchgear.routing.retry import backoff
 from switchgear.routing.table import Deployment
+from switchgear.stages import candidates
+
+_now = time.monotonic  # breakers and budgets run on the monotonic clock
 
 _JSON = ("content-type", "application/json")
 _SSE_HEADERS = (("content-type", "text/event-stream"), ("cache-control", "no-cache"))
@@ -34,10 +46,20 @@ def _target_for(dep: Deployment, ctx: RequestContext):
 
 def _response_headers(ctx: RequestContext, dep: Deployment, extra: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
     headers = [*extra, ("x-request-id", ctx.request_id), *dep.headers]
-    if ctx.attempts > 1:
+    if ctx.failures:
         headers.append(("x-switchgear-attempts", str(ctx.attempts)))
         headers.append(("x-switchgear-failed", ", ".join(f"{d}={c}" for d, c in ctx.failures)))
+        if ctx.state is not None and "model" in ctx.state:
+            headers.append(("x-switchgear-model", ctx.state["model"]))  # a fallback model answered
     return headers
+
+
+def _record_outcome(breaker: Any, err: GatewayError) -> None:
+    # Deployment faults count against it; the request's own faults free a probe slot.
+    if is_breaker_failure(err):
+        breaker.record_failure(_now())
+    else:
+        breaker.release(_now())
 
 
 async def send_upstream(dep: Deployment, up: Any) -> Any:
@@ -63,46 +85,167 @@ async def send_upstream(dep: Deployment, up: Any) -> Any:
 
 
 class Dispatch:
-    """Terminal stage for chat endpoints; ``dialect`` is the client's frontend."""
+    """Terminal stage for chat endpoints; ``dialect`` is the client's frontend.
+
+    ``routing`` is the Runtime: its health registry, breakers, retry budget, per-key
+    placement requirements and route table (for fallback models).
+    """
 
     name = "dispatch"
-    __slots__ = ("dialect", "on_attempt_failure")
+    __slots__ = ("dialect", "on_attempt_failure", "routing")
 
-    def __init__(self, dialect: Any, on_attempt_failure: Any = None) -> None:
+    def __init__(self, dialect: Any, on_attempt_failure: Any = None, routing: Any = None) -> None:
         self.dialect = dialect
         self.on_attempt_failure = on_attempt_failure  # callable(provider, code) for metrics
+        self.routing = routing
 
     async def on_request(self, ctx: RequestContext) -> None:
+        rt = self.routing
+        route = ctx.route
+        requirements = candidates.request_requirements(ctx.headers, ctx.principal, rt.key_requirements)
+        deps, excluded = candidates.order(route, requirements, ctx.stream)
+        if not deps:
+            assert requirements is not None
+            raise candidates.unsatisfied(route, requirements, excluded)
+        if route.retry.attempts:
+            rt.retry_budget.on_request(_now())
+        err = await self._try_model(ctx, route, deps)
+        if err is None:
+            return
+        # Every candidate failed: fall back to other models, keyed on the error class.
+        tried = {route.name}
+        queue = list(route.fallbacks.get(candidates.fallback_class(err) or "", ()))
+        while queue:
+            name = queue.pop(0)
+            if name in tried:
+                continue
+            tried.add(name)
+            fb = rt.routes.exact[name]
+            deps, more = candidates.order(fb, requirements, ctx.stream)
+            excluded += more
+            if not deps:
+                ctx.failures.append((name, "placement"))
+                continue
+            ctx.upstream_model = None  # a wildcard's upstream model belongs to the first route
+            if ctx.state is None:
+                ctx.state = {}
+            ctx.state["model"] = name
+            e = await self._try_model(ctx, fb, deps)
+            if e is None:
+                return
+            err = e
+            queue.extend(fb.fallbacks.get(candidates.fallback_class(err) or "", ()))
+        if excluded:  # say what placement kept out, so "why not the other one?" is answered
+            err.message += " (not eligible by placement: " + "; ".join(f"{n}: {r}" for n, r in excluded) + ")"
+        raise err
+
+    async def _try_model(self, ctx: RequestContext, route: Any, deps: Any) -> GatewayError | None:
+        """Try one model's candidates in order. None: answered. An error: every candidate
+        failed (or one failed in a way only a fallback model can help)."""
+        breakers = self.routing.breakers
+        retry = route.retry
         last: GatewayError | None = None
         unsupported: UnsupportedParameter | None = None
-        for dep in ctx.route.deployments:
-            ctx.attempts += 1
-            ctx.deployment = dep
-            try:
-                if ctx.stream:
-                    await self._stream(ctx, dep, ctx.responder)
-                else:
-                    await self._unary(ctx, dep, ctx.responder)
-                return
-            except UnsupportedParameter as e:
-                # This deployment cannot honour the request as asked: not eligible, and
-                # no upstream was called. Another candidate may take it.
-                ctx.failures.append((dep.name, e.code))
-                unsupported = unsupported or e
-            except GatewayError as e:
-                if isinstance(e, UpstreamError):
-                    if e.provider is None:
-                        e.provider = dep.provider
-                    if self.on_attempt_failure is not None:
-                        self.on_attempt_failure(dep.provider, e.code)
-                if ctx.response_started or not e.retryable:
-                    raise
-                ctx.failures.append((dep.name, e.code))
+        skipped: list[Any] = []
+        for dep in deps:
+            breaker = breakers.get(dep.name)
+            if breaker is not None and not breaker.allow(_now()):
+                ctx.failures.append((dep.name, "circuit_open"))  # skipped: no timeout paid
+                skipped.append(breaker)
+                continue
+            retries = 0
+            while True:
+                e = await self._attempt(ctx, dep, breaker)
+                if e is None:
+                    return None
+                if isinstance(e, UnsupportedParameter):
+                    # This deployment cannot honour the request as asked: not eligible, and
+                    # no upstream was called. Another candidate may take it.
+                    unsupported = unsupported or e
+                    break
+                if ctx.response_started:
+                    raise e
+                if not e.retryable:
+                    if candidates.fallback_class(e) in route.fallbacks:
+                        return e  # context window / content filter: a fallback model may take it
+                    raise e
                 last = e
+                if retries >= retry.attempts:
+                    break
+                wait = self._retry_wait(route, retries + 1, e)
+                if wait is None:
+                    break
+                retries += 1
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if breaker is not None and not breaker.allow(_now()):
+                    ctx.failures.append((dep.name, "circuit_open"))
+                    break
         # Prefer the upstream failure; if every candidate refused a parameter, say which.
-        err = last or unsupported
-        assert err is not None
-        raise err
+        if last is not None:
+            return last
+        if unsupported is not None:
+            return unsupported
+        now = _now()
+        wait = min(b.retry_in(now) for b in skipped)
+        return UpstreamUnavailable(
+            f"every deployment of model '{route.name}' is failing (circuit breakers open)",
+            retry_after=wait if wait > 0 else None,
+        )
+
+    def _retry_wait(self, route: Any, attempt: int, err: GatewayError) -> float | None:
+        """Seconds before resending to the same deployment, or None: move on instead."""
+        r = route.retry
+        wait = backoff(attempt, r.backoff_base, r.backoff_cap, route.data.rng, err.retry_after,
+                       max_wait=max(r.backoff_cap, r.max_retry_after))
+        if wait is None or not self.routing.retry_budget.try_retry(_now()):
+            return None
+        return wait
+
+    async def _attempt(self, ctx: RequestContext, dep: Deployment, breaker: Any) -> GatewayError | None:
+        """One send to ``dep`` with breaker and health bookkeeping; the error if it failed
+        before the first byte went out (errors after it end the stream in-band)."""
+        ctx.attempts += 1
+        ctx.deployment = dep
+        health = self.routing.health.get(dep.name)
+        if health is not None:
+            health.started()
+        sent = time.perf_counter()
+        try:
+            if ctx.stream:
+                await self._stream(ctx, dep, ctx.responder)
+            else:
+                await self._unary(ctx, dep, ctx.responder)
+        except GatewayError as e:
+            if isinstance(e, UpstreamError):
+                if e.provider is None:
+                    e.provider = dep.provider
+                if self.on_attempt_failure is not None:
+                    self.on_attempt_failure(dep.provider, e.code)
+            if breaker is not None:
+                _record_outcome(breaker, e)
+            ctx.failures.append((dep.name, e.code))
+            return e
+        except BaseException:  # cancelled (client gone) or a bug: says nothing about the deployment
+            if breaker is not None:
+                breaker.release(_now())
+            raise
+        finally:
+            if health is not None:
+                health.finished()
+        err = ctx.error  # an error after the first byte, already sent as a stream event
+        if err is not None:
+            if breaker is not None:
+                _record_outcome(breaker, err)
+            return None
+        if breaker is not None:
+            breaker.record_success(_now())
+        if health is not None:  # timings of successes only (breaker.py explains why)
+            done = time.perf_counter()
+            health.observe_latency(done - sent)
+            if ctx.stream and ctx.first_byte_at:
+                health.observe_ttft(ctx.first_byte_at - sent)
+        return None
 
     def on_complete(self, ctx: RequestContext) -> None:
         pass
@@ -253,15 +396,26 @@ class DispatchEmbeddings:
     """Terminal stage for /v1/embeddings (always translated: the format is tiny)."""
 
     name = "dispatch"
-    __slots__ = ("render",)
+    __slots__ = ("render", "routing")
 
-    def __init__(self, render: Any) -> None:
+    def __init__(self, render: Any, routing: Any = None) -> None:
         self.render = render  # frontends.embeddings.render_embeddings
+        self.routing = routing  # the Runtime (placement requirements, breakers)
 
     async def on_request(self, ctx: RequestContext) -> None:
         req: EmbeddingsRequest = ctx.canonical  # type: ignore[assignment]
         last: GatewayError | None = None
-        for dep in ctx.route.deployments:
+        rt = self.routing
+        requirements = candidates.request_requirements(ctx.headers, ctx.principal, rt.key_requirements)
+        deps, excluded = candidates.order(ctx.route, requirements, False)
+        if not deps:
+            assert requirements is not None
+            raise candidates.unsatisfied(ctx.route, requirements, excluded)
+        for dep in deps:
+            breaker = rt.breakers.get(dep.name)
+            if breaker is not None and not breaker.allow(_now()):
+                ctx.failures.append((dep.name, "circuit_open"))
+                continue
             ctx.attempts += 1
             ctx.deployment = dep
             target = _target_for(dep, ctx)
@@ -284,18 +438,27 @@ class DispatchEmbeddings:
             except GatewayError as e:
                 if e.provider is None:
                     e.provider = dep.provider
+                if breaker is not None:
+                    _record_outcome(breaker, e)
                 if not e.retryable:
                     raise
                 ctx.failures.append((dep.name, e.code))
                 last = e
                 continue
+            except BaseException:
+                if breaker is not None:
+                    breaker.release(_now())
+                raise
+            if breaker is not None:
+                breaker.record_success(_now())
             ctx.usage = result.usage
             ctx.status = 200
             ctx.response_started = True
             out = self.render(result, ctx.model, req.encoding_format)
             ctx.responder.send(200, _response_headers(ctx, dep, (_JSON,)), out)
             return
-        assert last is not None
+        if last is None:
+            raise UpstreamUnavailable(f"every deployment of model '{ctx.route.name}' is failing (circuit breakers open)")
         raise last
 
     def on_complete(self, ctx: RequestContext) -> None:
