@@ -9,6 +9,8 @@ reported as unknown, never guessed.
 
 from __future__ import annotations
 
+import msgspec
+
 from typing import Any
 
 from switchgear.config.schema import Config
@@ -39,6 +41,12 @@ def _describe_tags(dep: Any) -> str:
 
 async def explain(cfg: Config, model: str, key: str | None, headers: dict[str, str]) -> tuple[int, str]:
     """(exit code, text)."""
+    # Simulator providers get their address when `serve` starts them; explaining calls
+    # no upstream, so any address will do.
+    cfg = msgspec.structs.replace(cfg, providers=tuple(
+        msgspec.structs.replace(p, base_url="http://127.0.0.1:9") if p.vendor == "simulator" and not p.base_url else p
+        for p in cfg.providers
+    ))
     rt = build_runtime(cfg)
     try:
         principal = None

@@ -164,3 +164,13 @@ def test_example_configs_are_valid() -> None:
     for path in examples:
         cfg = load_config(path, env={})
         assert cfg.models, path
+
+
+def test_route_explain_works_offline_on_simulator_providers() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "routing.yaml"
+    res = subprocess.run([sys.executable, "-m", "switchgear.cli", "route", "explain", "--config", str(example),
+                          "--model", "assistant", "--header", "x-switchgear-residency:eu"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "1. sim-eu/gpt-4o" in res.stdout
+    assert "excluded sim-us/claude-sonnet-4-5: placement: region us-east-1 is outside residency eu" in res.stdout
