@@ -22,9 +22,9 @@ from switchgear.providers.formats.base import Target
 from switchgear.routing.breaker import BreakerPolicy, CircuitBreaker
 from switchgear.routing.health import HealthRegistry
 from switchgear.routing.placement import PlacementTags, Requirements
-from switchgear.routing.retry import RetryBudget
+from switchgear.routing.retry import HedgeBudget, RetryBudget
 from switchgear.routing.strategies import STRATEGIES, Price, StrategyData
-from switchgear.routing.table import Deployment, ModelRoute, RetryPolicy, RouteTable
+from switchgear.routing.table import Deployment, HedgePolicy, ModelRoute, RetryPolicy, RouteTable
 from switchgear.telemetry.metrics import Metrics
 from switchgear.transport.client import UpstreamPool
 
@@ -146,7 +146,28 @@ def _timeouts(p: ProviderConfig, d: DeploymentConfig) -> tuple[float, float, flo
     )
 
 
-def _route(m: ModelConfig, deps: list[Deployment], health: HealthRegistry) -> ModelRoute:
+def _hedge(m: ModelConfig, previous: Runtime | None) -> HedgePolicy | None:
+    """The model's hedging policy; its budget carries over a reload that keeps the policy."""
+    h = m.hedge
+    if h is None:
+        return None
+    old = previous.routes.exact.get(m.name) if previous is not None else None
+    old_h = old.hedge if old is not None else None
+    if old_h is not None and (old_h.budget_ratio, old_h.budget_min_per_second) == (h.budget_ratio, h.budget_min_per_second):
+        budget = old_h.budget
+    else:
+        budget = HedgeBudget(ratio=h.budget_ratio, min_per_second=h.budget_min_per_second)
+    return HedgePolicy(
+        delay=None if h.delay_ms is None else h.delay_ms / 1000.0,
+        use_p95=h.use_p95,
+        max_extra=h.max_extra,
+        budget=budget,
+        budget_ratio=h.budget_ratio,
+        budget_min_per_second=h.budget_min_per_second,
+    )
+
+
+def _route(m: ModelConfig, deps: list[Deployment], health: HealthRegistry, previous: Runtime | None = None) -> ModelRoute:
     data = StrategyData(
         weights={d.name: d.weight for d in deps},
         health=health,
@@ -169,6 +190,7 @@ def _route(m: ModelConfig, deps: list[Deployment], health: HealthRegistry) -> Mo
         data=data,
         retry=retry,
         fallbacks=fallbacks,
+        hedge=_hedge(m, previous),
     )
 
 
@@ -235,7 +257,7 @@ def build_runtime(cfg: Config, metrics: Metrics | None = None, previous: Runtime
                     price=Price(d.price.input_per_mtok, d.price.output_per_mtok) if d.price is not None else None,
                 )
             )
-        route = _route(m, deps, health)
+        route = _route(m, deps, health, previous)
         if m.name.endswith("/*"):
             wildcards.append((m.name[:-1], route))
         else:

@@ -200,6 +200,20 @@ def _check_model_policies(m: ModelConfig, at: str, problems: list[str]) -> None:
         problems.append(f"{at}.retries.backoff_cap_ms: must be >= backoff_base_ms")
     if r.max_retry_after_s < 0:
         problems.append(f"{at}.retries.max_retry_after_s: must be >= 0")
+    h = m.hedge
+    if h is not None:
+        if h.delay_ms is None and not h.use_p95:
+            problems.append(f"{at}.hedge: set delay_ms, use_p95, or both")
+        if h.delay_ms is not None and not h.delay_ms > 0:
+            problems.append(f"{at}.hedge.delay_ms: must be > 0")
+        if h.max_extra < 1:
+            problems.append(f"{at}.hedge.max_extra: must be >= 1")
+        if h.budget_ratio < 0:
+            problems.append(f"{at}.hedge.budget_ratio: must be >= 0")
+        if h.budget_min_per_second < 0:
+            problems.append(f"{at}.hedge.budget_min_per_second: must be >= 0")
+        if m.kind != "chat":
+            problems.append(f"{at}.hedge: only chat models hedge")
     if m.breaker is not None:
         try:
             BreakerPolicy(**msgspec.structs.asdict(m.breaker))

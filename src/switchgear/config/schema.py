@@ -158,6 +158,18 @@ class BreakerConfig(_Strict):
     probe_timeout: float = 60.0
 
 
+class HedgeConfig(_Strict):
+    """Hedging (streams and unary): when no first byte has gone out within the delay, race
+    the next candidate; the first to answer wins, the other is cancelled."""
+
+    delay_ms: float | None = None  # fixed delay; with use_p95, the delay until p95 is known
+    use_p95: bool = False  # delay = the first candidate's observed p95 time to first token
+    max_extra: int = 1  # extra concurrent attempts per request
+    # This model's hedge budget: extra requests <= ratio * requests + min_per_second * 10 s.
+    budget_ratio: float = 0.1
+    budget_min_per_second: float = 0.5
+
+
 Strategy = Literal["priority", "weighted", "least_latency", "least_busy", "lowest_cost"]
 
 
@@ -170,6 +182,7 @@ class ModelConfig(_Strict):
     retries: RetryConfig = RetryConfig()
     fallbacks: FallbacksConfig = FallbacksConfig()
     breaker: BreakerConfig | None = None
+    hedge: HedgeConfig | None = None
 
 
 class Config(_Strict):

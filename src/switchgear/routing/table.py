@@ -45,6 +45,19 @@ NO_RETRY = RetryPolicy()
 
 
 @dataclass(frozen=True, slots=True)
+class HedgePolicy:
+    """A model's hedging (seconds, parsed from the model's ``hedge``); ``budget`` is the
+    model's live routing.retry.HedgeBudget, carried over by a reload that keeps the policy."""
+
+    delay: float | None  # fixed delay; None: only the observed p95 (no hedge until known)
+    use_p95: bool
+    max_extra: int
+    budget: Any  # routing.retry.HedgeBudget
+    budget_ratio: float = 0.1
+    budget_min_per_second: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
 class ModelRoute:
     name: str  # the client-facing model name
     kind: Literal["chat", "embeddings"]
@@ -55,6 +68,7 @@ class ModelRoute:
     retry: RetryPolicy = NO_RETRY
     # error class ("rate_limited", "server_error", ...) -> fallback model names, in order
     fallbacks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    hedge: HedgePolicy | None = None  # None: no hedging (the default, and the cheap path)
 
 
 class RouteTable:
