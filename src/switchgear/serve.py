@@ -20,6 +20,7 @@ from switchgear.config.schema import Config, ProviderConfig
 from switchgear.http.server import ServerLimits, start_server
 from switchgear.runtime import build_runtime, provider_format
 from switchgear.providers.catalog import load_catalog
+from switchgear.routing import active_health
 
 
 @dataclass(slots=True)
@@ -29,9 +30,13 @@ class Running:
     host: str
     port: int
     simulators: list = field(default_factory=list)
+    health_checks: list = field(default_factory=list)  # routing.active_health tasks
 
     async def stop(self, drain_seconds: float = 10.0) -> None:
         self.gateway.ready = False
+        for task in self.health_checks:
+            task.cancel()
+        await asyncio.gather(*self.health_checks, return_exceptions=True)
         self.server.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + drain_seconds
@@ -80,7 +85,9 @@ async def start(cfg: Config, host: str | None = None, port: int | None = None) -
     # cycles to find. Its young-generation pass every 700 allocations cost ~6 % of a
     # request's CPU; every 50,000 it is noise, and cyclic garbage still goes promptly.
     gc.set_threshold(50_000, 20, 100)
-    return Running(gateway, server, bound[0], bound[1], sims)
+    # Active health checks look up the *current* runtime each time (a reload swaps it).
+    checks = active_health.start_checks(cfg, lambda: gateway.runtime)
+    return Running(gateway, server, bound[0], bound[1], sims, checks)
 
 
 def banner(running: Running, generated_key: str | None, out: TextIO) -> None:

@@ -1,12 +1,16 @@
-"""Hedging end to end: a real gateway in front of two simulators, one of them slow.
+"""Hedging end to end: a real gateway in front of three simulators, two of them slow.
 
 The slow simulator delays its whole answer (``latency_ms``: no byte, not even response
-headers, for 800 ms), which is what a queueing upstream looks like. A hedged model starts
-the fast deployment after 100 ms without a first byte; the first racer to produce output
-wins the client and the other is cancelled."""
+headers, for 800 ms), which is what a queueing upstream looks like. The slow-token
+simulator answers headers and the stream's preamble (OpenAI's role-only chunk,
+Anthropic's message_start / content_block_start / ping) at once and its first token 800 ms
+later (``first_token_ms``), which is what a busy model server looks like. A hedged model
+starts the fast deployment after 100 ms without a first *token*; the first racer to
+produce a token wins the client and the other is cancelled."""
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +28,9 @@ HELLO = [{"role": "user", "content": "hi"}]
 SLOW = {"provider": "slow", "model": "gpt-4o"}
 FAST = {"provider": "anthropic", "model": "claude-sonnet-4-5"}
 STRICT_BREAKER = {"consecutive_failures": 2, "failure_rate": None}  # a lost race must not count as a failure
+SLOW_TOKEN = {"provider": "slowtoken", "model": "gpt-4o"}
+SLOW_TOKEN_ANTHROPIC = {"provider": "slowtoken-anthropic", "model": "claude-sonnet-4-5"}
+FAST_OPENAI = {"provider": "openai", "model": "gpt-4o"}
 GENEROUS = {"delay_ms": 100, "budget_ratio": 10, "budget_min_per_second": 100}
 
 MODELS: list[dict[str, Any]] = [
@@ -33,6 +40,12 @@ MODELS: list[dict[str, Any]] = [
      "hedge": {"delay_ms": 100, "budget_ratio": 0.01, "budget_min_per_second": 0}},
     # The hedge fails fast while the slow first attempt is still running: the request waits for it.
     {"name": "hedge-fails", "deployments": [SLOW, {"provider": "openai", "model": "sim-fail-503"}], "hedge": GENEROUS},
+    # Slow first token behind a prompt preamble: pass-through (OpenAI client, OpenAI upstream)
+    # and translated (OpenAI client, Anthropic upstream) slow racers ...
+    {"name": "hedged-ft", "deployments": [SLOW_TOKEN, FAST], "hedge": GENEROUS, "breaker": STRICT_BREAKER},
+    {"name": "unhedged-ft", "deployments": [SLOW_TOKEN, FAST]},
+    {"name": "hedged-ft-translated", "deployments": [SLOW_TOKEN_ANTHROPIC, FAST_OPENAI], "hedge": GENEROUS},
+    {"name": "unhedged-ft-translated", "deployments": [SLOW_TOKEN_ANTHROPIC, FAST_OPENAI]},
 ]
 
 
@@ -51,9 +64,21 @@ def slow_sim() -> Iterator[SimThread]:
 
 
 @pytest.fixture(scope="module")
-def gateway(fast_sim: SimThread, slow_sim: SimThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def slow_token_sim() -> Iterator[SimThread]:
+    s = SimThread(SimulatorConfig(api_key=UPSTREAM_KEY, seed=7, first_token_ms=800))
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def gateway(fast_sim: SimThread, slow_sim: SimThread, slow_token_sim: SimThread,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     cfg = gateway_config(fast_sim.url)
     cfg["providers"].append({"name": "slow", "vendor": "openai", "base_url": f"{slow_sim.url}/v1",
+                             "api_key": UPSTREAM_KEY, "timeouts": {"first_token": 5, "total": 30}})
+    cfg["providers"].append({"name": "slowtoken", "vendor": "openai", "base_url": f"{slow_token_sim.url}/v1",
+                             "api_key": UPSTREAM_KEY, "timeouts": {"first_token": 5, "total": 30}})
+    cfg["providers"].append({"name": "slowtoken-anthropic", "vendor": "anthropic", "base_url": slow_token_sim.url,
                              "api_key": UPSTREAM_KEY, "timeouts": {"first_token": 5, "total": 30}})
     cfg["models"] = MODELS
     g = GatewayProcess(cfg, tmp_path_factory.mktemp("gw-hedging"))
@@ -73,6 +98,36 @@ def stream_once(gw: GatewayProcess, model: str) -> tuple[float, httpx.Response, 
                 ttft = time.perf_counter() - t0
             lines.append(line)
     return ttft, r, "\n".join(lines)
+
+
+def _openai_token(line: str) -> bool:
+    if not line.startswith("data: ") or line == "data: [DONE]":
+        return False
+    chunk = json.loads(line[6:])
+    return any((c.get("delta") or {}).get("content") or (c.get("delta") or {}).get("tool_calls")
+               for c in chunk.get("choices") or ())
+
+
+def stream_ttft(gw: GatewayProcess, model: str, anthropic: bool = False) -> tuple[float, float, httpx.Response, str]:
+    """(seconds to the first streamed event, seconds to the first content token - measured
+    at the client -, the response, the whole body)."""
+    t0 = time.perf_counter()
+    first_event = first_token = 0.0
+    lines = []
+    if anthropic:
+        url, headers = f"{gw.url}/v1/messages", {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
+        body: dict[str, Any] = {"model": model, "messages": HELLO, "stream": True, "max_tokens": 64}
+    else:
+        url, headers, body = f"{gw.url}/v1/chat/completions", AUTH, {"model": model, "messages": HELLO, "stream": True}
+    with httpx.stream("POST", url, headers=headers, timeout=20, json=body) as r:
+        for line in r.iter_lines():
+            now = time.perf_counter() - t0
+            if not first_event and line.startswith(("data: ", "event: ")):
+                first_event = now
+            if not first_token and (line == "event: content_block_delta" if anthropic else _openai_token(line)):
+                first_token = now
+            lines.append(line)
+    return first_event, first_token, r, "\n".join(lines)
 
 
 def p99(values: list[float]) -> float:
@@ -179,3 +234,46 @@ def test_hedge_config_parses() -> None:
                                     "hedge": {"use_p95": True, "delay_ms": 250}}]})
     h = cfg.models[0].hedge
     assert h is not None and h.use_p95 and h.delay_ms == 250 and h.max_extra == 1
+
+
+@pytest.mark.parametrize(
+    ("hedged", "unhedged", "winner", "loser"),
+    [
+        ("hedged-ft", "unhedged-ft", "anthropic/claude-sonnet-4-5", "slowtoken/gpt-4o"),  # slow racer passes through
+        ("hedged-ft-translated", "unhedged-ft-translated", "openai/gpt-4o", "slowtoken-anthropic/claude-sonnet-4-5"),
+    ],
+)
+def test_a_preamble_without_a_token_does_not_win_the_race(
+    gateway: GatewayProcess, hedged: str, unhedged: str, winner: str, loser: str
+) -> None:
+    """The slow-token upstream sends headers and its preamble at once: were the race won by
+    the first bytes it would win every time and hedging would do nothing for TTFT."""
+    with ThreadPoolExecutor(8) as pool:  # unhedged requests wait 800 ms each: run them together
+        plain = list(pool.map(lambda _: stream_ttft(gateway, unhedged), range(8)))
+    for first_event, ttft, r, _ in plain:
+        assert r.status_code == 200 and r.headers["x-switchgear-deployment"] == loser
+        assert first_event < 0.5 <= 0.75 <= ttft  # the fault: the preamble at once, the token late
+    results = [stream_ttft(gateway, hedged) for _ in range(30)]
+    for _, ttft, r, body in results:
+        assert r.status_code == 200
+        assert r.headers["x-switchgear-deployment"] == winner, body
+        assert r.headers["x-switchgear-hedged"] == "1"
+        assert r.headers["x-switchgear-failed"] == f"{loser}=hedge_lost"
+        assert ttft > 0 and body.rstrip().endswith("data: [DONE]")
+        # One well-formed stream: the winner's preamble exactly once, none of the loser's.
+        assert body.count('"role":"assistant"') + body.count('"role": "assistant"') == 1, body
+    hedged_p99 = p99([t for _, t, _, _ in results])
+    plain_median = statistics.median(t for _, t, _, _ in plain)
+    assert hedged_p99 < plain_median - 0.3, (hedged_p99, plain_median)
+
+
+def test_an_anthropic_client_gets_the_first_token_race_too(gateway: GatewayProcess) -> None:
+    """Anthropic client, Anthropic slow-token upstream (pass-through: message_start,
+    content_block_start and ping come at once) against a translated OpenAI racer."""
+    results = [stream_ttft(gateway, "hedged-ft-translated", anthropic=True) for _ in range(10)]
+    for _, ttft, r, body in results:
+        assert r.status_code == 200
+        assert r.headers["x-switchgear-deployment"] == "openai/gpt-4o", body
+        assert r.headers["x-switchgear-failed"] == "slowtoken-anthropic/claude-sonnet-4-5=hedge_lost"
+        assert body.count("event: message_start") == 1 and body.rstrip().endswith('{"type":"message_stop"}')
+        assert 0 < ttft < 0.6, ttft

@@ -138,6 +138,8 @@ def _check_references(cfg: Config, problems: list[str]) -> None:
                 problems.append(f"{at}.timeouts.{name}: must be > 0")
         if p.max_connections < 1:
             problems.append(f"{at}.max_connections: must be >= 1")
+        _check_health_check(p.health_check, p, vendor, f"{at}.health_check", problems)
+    provider_cfgs = {p.name: p for p in cfg.providers}
     names: set[str] = set()
     for i, m in enumerate(cfg.models):
         at = f"models[{i}]"
@@ -150,6 +152,10 @@ def _check_references(cfg: Config, problems: list[str]) -> None:
             if d.provider not in seen:
                 problems.append(f"{at}.deployments[{j}].provider: unknown provider '{d.provider}'")
             _check_deployment(d, f"{at}.deployments[{j}]", problems)
+            if d.health_check is not None and d.provider in provider_cfgs:
+                p = provider_cfgs[d.provider]
+                _check_health_check(d.health_check, p, catalog.get(p.vendor),
+                                    f"{at}.deployments[{j}].health_check", problems)
         _check_model_policies(m, at, problems)
     _check_fallbacks(cfg, problems)
     if not 0 < cfg.server.port < 65536 and cfg.server.port != 0:
@@ -165,6 +171,21 @@ def _check_references(cfg: Config, problems: list[str]) -> None:
                 Requirements.of(regions=r.regions, data_class=r.data_classes, environments=r.environments)
             except ValueError as e:
                 problems.append(f"auth.keys[{i}].requirements: {e}")
+
+
+def _check_health_check(h: Any, p: ProviderConfig, vendor: Any, at: str, problems: list[str]) -> None:
+    if h is None:
+        return
+    if not h.interval_s > 0:
+        problems.append(f"{at}.interval_s: must be > 0")
+    if not h.timeout_s > 0:
+        problems.append(f"{at}.timeout_s: must be > 0")
+    fmt = p.format if p.vendor == "simulator" and p.format else (vendor.format if vendor is not None else None)
+    if fmt == "bedrock_converse":
+        problems.append(
+            f"{at}: active health checks are not supported for Bedrock (its model list is a "
+            "different AWS API, not the runtime endpoint chat goes to); rely on passive health"
+        )
 
 
 def _check_deployment(d: Any, at: str, problems: list[str]) -> None:

@@ -65,6 +65,14 @@ class SimulatorSettings(_Strict):
     context_window: int = 128_000  # prompts above this get the vendor's context-window error
 
 
+class HealthCheckConfig(_Strict):
+    """Active health checks (routing.active_health): a cheap model-list request every
+    ``interval_s``; its outcome feeds the deployment's circuit breaker."""
+
+    interval_s: float = 10.0
+    timeout_s: float = 5.0
+
+
 class ProviderConfig(_Strict):
     name: str
     vendor: str
@@ -88,6 +96,8 @@ class ProviderConfig(_Strict):
     # The simulator vendor: which wire format it speaks, and its behaviour.
     format: Literal["openai_chat", "anthropic_messages", "gemini", "bedrock_converse"] | None = None
     simulator: SimulatorSettings | None = None
+    # Active health checks for every deployment of this provider (a deployment may override).
+    health_check: HealthCheckConfig | None = None
 
 
 class TimeoutOverrides(_Strict):
@@ -121,6 +131,7 @@ class DeploymentConfig(_Strict):
     tags: PlacementTags | None = None
     timeouts: TimeoutOverrides | None = None
     price: PriceConfig | None = None
+    health_check: HealthCheckConfig | None = None  # off unless set here or on the provider
 
 
 class RetryConfig(_Strict):

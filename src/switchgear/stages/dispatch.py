@@ -32,7 +32,7 @@ from switchgear.core.types import ChatRequest, EmbeddingsRequest, StreamError, U
 from switchgear.routing.breaker import is_breaker_failure
 from switchgear.routing.retry import backoff
 from switchgear.routing.table import Deployment
-from switchgear.stages import candidates
+from switchgear.stages import candidates, first_token
 
 _now = time.monotonic  # breakers and budgets run on the monotonic clock
 
@@ -104,7 +104,7 @@ def _exhausted(
 
 
 def _hedge_delay(hedge: Any, health: Any) -> float | None:
-    """Seconds to wait for a first byte before hedging; None: do not hedge (yet)."""
+    """Seconds to wait for a first token before hedging; None: do not hedge (yet)."""
     if hedge.use_p95 and health is not None:
         p95 = health.ttft_p95()  # None below the health window's min_samples
         if p95 is not None:
@@ -126,7 +126,9 @@ class _Race:
 
 class _RaceResponder:
     """A racer's view of the client's responder: the first racer to send anything claims
-    the client and cancels the others; nothing a non-winner writes ever reaches it.
+    the client and cancels the others; nothing a non-winner writes ever reaches it. For a
+    stream, "anything" is the preamble and first token together (the pumps hold a racer's
+    preamble back until its first token).
 
     The claim runs synchronously before any await, and cancelling a task takes effect at
     its next resumption, so once a racer has claimed no other racer runs another line that
@@ -280,16 +282,20 @@ class Dispatch:
         return _exhausted(route, last, unsupported, skipped)
 
     async def _try_model_hedged(self, ctx: RequestContext, route: Any, deps: Any) -> GatewayError | None:
-        """``_try_model`` with hedging: candidates race until one sends its first bytes.
+        """``_try_model`` with hedging: candidates race until one produces its first token.
 
-        The first candidate starts; if no first byte has gone to the client within the
+        The first candidate starts; if no first token has gone to the client within the
         delay (the fixed ``delay``, or the first candidate's observed p95 time to first
         token when ``use_p95`` and enough samples exist) and the model's hedge budget
         allows, the next eligible candidate starts too (up to ``max_extra`` per request).
-        The first racer to produce output claims the client (``_RaceResponder``): the
+        The first racer to produce a token claims the client (``_RaceResponder``; a
+        stream's preamble - OpenAI's role-only chunk, Anthropic's message_start and
+        content_block_start - is held back per racer by the pumps until its first text,
+        tool-call or reasoning delta, see first_token.py, so an upstream that answers its
+        headers and preamble at once but its first token late does not win): the
         others are cancelled at that moment, which closes their upstream connections and
         releases their breaker slots (``_attempt``), and they are recorded as
-        ``hedge_lost``. A racer failing before its first byte while another still runs
+        ``hedge_lost``. A racer failing before its first token while another still runs
         does not fail the request; when every racer has failed, the next candidate starts
         as plain failover (and may be hedged in turn while extras remain). A failed racer
         is not resent to the same deployment (``retries`` do not apply under hedging).
@@ -348,7 +354,7 @@ class Dispatch:
                     if delay is not None:
                         timeout = max(0.0, started_at + delay - loop.time())
                 done, _ = await asyncio.wait(running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                if not done:  # the delay passed without a first byte: hedge, if allowed
+                if not done:  # the delay passed without a first token: hedge, if allowed
                     if ctx.response_started or not budget.can_hedge(_now()):
                         extras = hedge.max_extra  # a winner is streaming, or no budget: no more hedges
                         continue
@@ -512,6 +518,9 @@ class Dispatch:
     async def _pump_passthrough(self, ctx: RequestContext, dep: Deployment, resp: Any, responder: Any) -> None:
         ps = self.dialect.passthrough_stream(dep.fmt, ctx)
         held = b""  # the body's last read: it goes out with the end of the stream, in one write
+        # Hedged: the racer's preamble is held back until its first token (first_token.py).
+        token = first_token.passthrough_detector(dep.fmt.name) if type(responder) is _RaceResponder else None
+        pre = b""
         try:
             async for chunk in resp:
                 out = ps.feed(chunk)
@@ -520,12 +529,19 @@ class Dispatch:
                     break
                 if out:
                     if not ctx.response_started:
+                        if token is not None:
+                            pre += out
+                            if not token(out):
+                                continue
+                            out, pre = pre, b""
                         await self._begin(ctx, dep, responder)
                     await responder.write(out)
         except GatewayError as e:
             self._fail_stream(ctx, e)
             await self._end_with_error(ctx, responder, e)
             return
+        if pre:
+            held = pre + held
         forwarded = ps.error  # an upstream error event, forwarded as it came
         held += ps.close()  # end of body: may add a terminator, or flag a cut stream
         ctx.usage = ps.usage
@@ -545,11 +561,19 @@ class Dispatch:
     async def _pump_translated(self, ctx: RequestContext, dep: Deployment, resp: Any, responder: Any) -> None:
         parser = dep.fmt.StreamParser(_target_for(dep, ctx))
         renderer = self.dialect.stream_renderer(ctx)
+        hold = type(responder) is _RaceResponder  # hedged: the first token claims, not the preamble
+        pre = b""
         try:
             async for chunk in resp:
-                out = self._render(ctx, renderer, parser.feed(chunk))
+                events = parser.feed(chunk)
+                out = self._render(ctx, renderer, events)
                 if out:
                     if not ctx.response_started:
+                        if hold:
+                            pre += out
+                            if not first_token.events_have_token(events):
+                                continue
+                            out, pre = pre, b""
                         await self._begin(ctx, dep, responder)
                     await responder.write(out)
             out = self._render(ctx, renderer, parser.close()) + renderer.done()
@@ -559,6 +583,8 @@ class Dispatch:
             return
         if not ctx.response_started:
             await self._begin(ctx, dep, responder)
+            if pre:
+                out = pre + out
         await responder.end(out)  # the last events and the terminating chunk: one write
 
     def _render(self, ctx: RequestContext, renderer: Any, events: list) -> bytes:
