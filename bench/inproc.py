@@ -82,11 +82,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=100_000)
     ap.add_argument("--stream", action="store_true")
+    ap.add_argument("--group", choices=("single", "weighted3"), default="single")
     args = ap.parse_args()
+    copies = ("",) if args.group == "single" else ("-a", "-b", "-c")
+    model: dict = {"name": "bench-chat", "deployments": [
+        {"provider": f"mock{c}", "model": "gpt-4o-mini", "weight": w} for c, w in zip(copies, (3, 2, 1))]}
+    if args.group == "weighted3":
+        model["strategy"] = "weighted"
     cfg = parse_config({
         "auth": {"keys": [{"name": "bench", "key": KEY}]},
-        "providers": [{"name": "mock", "vendor": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}],
-        "models": [{"name": "bench-chat", "deployments": [{"provider": "mock", "model": "gpt-4o-mini"}]}],
+        "providers": [{"name": f"mock{c}", "vendor": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}
+                      for c in copies],
+        "models": [model],
     }, env={})
     rt = build_runtime(cfg)
     body = (STREAM if args.stream else CHAT).read_bytes()

@@ -219,12 +219,23 @@ def _breakers(cfg: Config, previous: Runtime | None) -> dict[str, CircuitBreaker
 
 def build_runtime(cfg: Config, metrics: Metrics | None = None, previous: Runtime | None = None) -> Runtime:
     """``previous``: the runtime being replaced; its health, breakers and retry budget carry over."""
-    pools: dict[str, UpstreamPool] = {}
+    # One pool per provider and connect timeout: the connect timeout belongs to the pool, so
+    # a deployment that overrides it gets a pool of its own.
+    pools: dict[tuple[str, float], UpstreamPool] = {}
     providers = {p.name: p for p in cfg.providers}
-    for p in cfg.providers:
-        vendor = effective_vendor(p)
-        base = (p.base_url or vendor.base_url or "").rstrip("/").replace("{region}", p.region or "")
-        pools[p.name] = UpstreamPool(base, max_connections=p.max_connections, connect_timeout=p.timeouts.connect)
+
+    def pool_for(p: ProviderConfig, connect: float) -> UpstreamPool:
+        pool = pools.get((p.name, connect))
+        if pool is None:
+            vendor = effective_vendor(p)
+            base = (p.base_url or vendor.base_url or "").rstrip("/").replace("{region}", p.region or "")
+            pool = pools[(p.name, connect)] = UpstreamPool(
+                base, max_connections=p.max_connections, connect_timeout=connect
+            )
+        return pool
+
+    for p in cfg.providers:  # every provider has its default pool, used or not
+        pool_for(p, p.timeouts.connect)
     routes: list[ModelRoute] = []
     wildcards: list[tuple[str, ModelRoute]] = []
     health = HealthRegistry.for_names(
@@ -245,7 +256,7 @@ def build_runtime(cfg: Config, metrics: Metrics | None = None, previous: Runtime
                     provider=p.name,
                     target=target,
                     fmt=FORMATS[target.format],
-                    pool=pools[p.name],
+                    pool=pool_for(p, connect),
                     connect_timeout=connect,
                     first_token_timeout=first_token,
                     idle_timeout=idle,

@@ -74,3 +74,22 @@ async def test_reload_keeps_state_by_name() -> None:
     finally:
         await old.aclose()
         await new.aclose()
+
+
+def test_a_deployment_connect_timeout_override_gets_its_own_pool() -> None:
+    from switchgear.config.load import parse_config
+    from switchgear.runtime import build_runtime
+
+    cfg = parse_config({
+        "providers": [{"name": "p", "vendor": "openai_compatible", "base_url": "http://127.0.0.1:9/v1",
+                       "timeouts": {"connect": 10}}],
+        "models": [{"name": "m", "deployments": [
+            {"provider": "p", "model": "a"},
+            {"provider": "p", "model": "b", "timeouts": {"connect": 0.5}},
+            {"provider": "p", "model": "c", "timeouts": {"first_token": 3}},
+        ]}],
+    }, env={})
+    a, b, c = build_runtime(cfg).routes.exact["m"].deployments
+    assert b.connect_timeout == 0.5 and b.pool._connect_timeout == 0.5
+    assert a.pool is c.pool and a.pool._connect_timeout == 10
+    assert b.pool is not a.pool
