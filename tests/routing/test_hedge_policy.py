@@ -9,7 +9,7 @@ from switchgear.config.load import parse_config
 from switchgear.routing.health import DeploymentHealth
 from switchgear.routing.retry import HedgeBudget
 from switchgear.runtime import build_runtime
-from switchgear.stages.dispatch import _hedge_delay
+from switchgear.stages.hedging import _hedge_delay
 
 
 def config(hedge: dict[str, Any] | None) -> Any:

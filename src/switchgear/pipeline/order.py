@@ -19,7 +19,8 @@ from typing import Any
 
 from switchgear.pipeline.stage import Chain
 from switchgear.stages.authenticate import Authenticate
-from switchgear.stages.dispatch import Dispatch, DispatchEmbeddings
+from switchgear.stages.dispatch import Dispatch
+from switchgear.stages.dispatch_embeddings import DispatchEmbeddings
 from switchgear.stages.parse_request import ParseChat, ParseEmbeddings
 from switchgear.stages.record import Record
 from switchgear.stages.resolve_route import ResolveRoute
