@@ -31,6 +31,7 @@ class CannedResponse:
         self.headers = {"content-type": "application/json"}
         self._body = body
         self._pieces = pieces
+        self.complete = False  # like UpstreamResponse: True once the last piece was returned
 
     async def read(self) -> bytes:
         return self._body
@@ -42,6 +43,7 @@ class CannedResponse:
         n = len(self._body)
         step = max(1, n // self._pieces)
         for i in range(0, n, step):
+            self.complete = i + step >= n
             yield self._body[i : i + step]
 
     def close(self) -> None:
