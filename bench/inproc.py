@@ -73,7 +73,7 @@ class NullResponder:
     async def write(self, chunk) -> None:  # type: ignore[no-untyped-def]
         pass
 
-    async def end(self) -> None:
+    async def end(self, final: bytes = b"") -> None:
         pass
 
     def on_disconnect(self, cb) -> None:  # type: ignore[no-untyped-def]
