@@ -8,7 +8,6 @@ wrk benchmark, whose numbers swing with the machine; this one isolates our Pytho
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 from pathlib import Path
 

@@ -327,7 +327,3 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError([f"{where}invalid YAML: {getattr(e, 'problem', None) or e}"], str(p)) from None
     return parse_config(data, str(p), env)
-
-
-def provider_by_name(cfg: Config) -> dict[str, ProviderConfig]:
-    return {p.name: p for p in cfg.providers}

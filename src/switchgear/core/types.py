@@ -148,7 +148,7 @@ class ChatRequest(msgspec.Struct, omit_defaults=True):
 
 
 # Canonical field names a wire format may declare it supports; ``model``, ``messages``
-# and ``stream`` are always supported. Used by formats.policy.check_params.
+# and ``stream`` are always supported. Used by providers.formats.base.check_params.
 OPTIONAL_PARAMS: tuple[str, ...] = (
     "include_usage",
     "max_tokens",
