@@ -31,16 +31,77 @@ class PlacementRequirements(_Strict):
     environments: tuple[str, ...] | None = None  # on-prem | colo | cloud
 
 
+class GrantSpec(_Strict):
+    """What a principal may do (identity.rights). Deny by default: without a grant that
+    covers a request, it is refused with a 403 naming what is missing."""
+
+    models: tuple[str, ...]  # model or model-group names, "prefix/*", or "*"
+    endpoints: tuple[Literal["chat", "messages", "embeddings", "models"], ...] = (
+        "chat", "messages", "embeddings", "models",
+    )
+    max_tokens: int | None = None  # largest max_tokens a request may ask for
+    data_classes: tuple[str, ...] | None = None  # data classes the caller may declare
+    regions: tuple[str, ...] | None = None  # residency: deployments must be in these
+
+
 class ClientKey(_Strict):
     """A client key listed in config: the embedded, config-only identity mode."""
 
     key: str
     name: str = "default"
     requirements: PlacementRequirements | None = None
+    grants: tuple[GrantSpec, ...] = ()
+    role: Literal["org_admin", "auditor", "viewer"] | None = None  # admin API access
+
+
+class OidcIssuerConfig(_Strict):
+    """An OpenID Connect issuer whose JWTs are accepted as bearer tokens (identity.oidc)."""
+
+    issuer: str  # must equal the token's "iss"
+    audience: str | tuple[str, ...]  # the token's "aud" must contain one of these
+    jwks_url: str | None = None  # default: from {issuer}/.well-known/openid-configuration
+    algorithms: tuple[str, ...] = ("RS256",)  # never "none"; HS* is refused (no shared secrets)
+    leeway_s: float = 30.0  # clock skew allowed on exp/nbf/iat
+    jwks_cache_s: float = 3600.0  # refetch the key set at most this often when kids are known
+    min_refresh_interval_s: float = 10.0  # an unknown kid refetches at most this often
+    org: str | None = None  # the organisation (by name) this issuer's users belong to
+    subject_claim: str = "sub"
+    email_claim: str = "email"
+    name_claim: str = "name"
+    teams_claim: str | None = "groups"
+    team_map: dict[str, str] = {}  # claim value -> team name; unmapped values are ignored
+    roles_claim: str | None = "roles"
+    role_map: dict[str, Literal["org_admin", "auditor", "viewer"]] = {}  # claim value -> org role
 
 
 class AuthConfig(_Strict):
     keys: tuple[ClientKey, ...] = ()
+    oidc: tuple[OidcIssuerConfig, ...] = ()
+    # The header an agent uses to present the credential of the user it acts for.
+    on_behalf_of_header: str = "x-switchgear-on-behalf-of"
+
+
+class StoreConfig(_Strict):
+    """The durable store: identity, grants and the audit record (switchgear.store)."""
+
+    url: str = "sqlite:///switchgear-data/switchgear.db"
+    # Reload the identity snapshot at least this often (PostgreSQL NOTIFY and SQLite's
+    # change counter trigger it at once; this is the safety net).
+    refresh_interval_s: float = 5.0
+
+
+class AuditConfig(_Strict):
+    """The tamper-evident audit record (switchgear.audit)."""
+
+    enabled: bool = True
+    queue_max: int = 100_000  # entries waiting to be written; beyond it, see on_full
+    on_full: Literal["reject", "drop"] = "reject"  # reject: 503 new requests until it drains
+    batch_max: int = 2_000  # entries per write transaction
+    flush_interval_ms: float = 200.0  # how long an entry may wait in memory before it is written
+    checkpoint_every: int = 10_000  # sign the chain head after this many entries …
+    checkpoint_interval_s: float = 60.0  # … or this many seconds, whichever comes first
+    signing_key_file: str = "switchgear-data/audit-signing-key.pem"  # Ed25519, created if missing
+    jsonl_file: str | None = None  # also append every entry to this JSONL file
 
 
 class Timeouts(_Strict):
@@ -199,6 +260,9 @@ class ModelConfig(_Strict):
 class Config(_Strict):
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
+    # None: config-only identity mode (keys from auth.keys, no admin API, no audit store).
+    store: StoreConfig | None = None
+    audit: AuditConfig = AuditConfig()
     providers: tuple[ProviderConfig, ...] = ()
     models: tuple[ModelConfig, ...] = ()
     # Where this config came from (a path, or "embedded defaults"); not a YAML key.

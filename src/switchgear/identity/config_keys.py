@@ -2,22 +2,18 @@
 
 Keys are held only as SHA-256 digests; a presented key is hashed and looked up, so
 the comparison never touches the secret byte by byte (no timing signal about the
-key) and the process holds no plaintext keys after start. The identity issue
-replaces this with the full model behind the same ``authenticate`` seam.
+key) and the process holds no plaintext keys after start. A config key has exactly
+the grants listed with it (deny by default) and, optionally, an admin role.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from switchgear.config.schema import ClientKey
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    name: str  # the key's name from config, never the secret
-    key_id: str  # a short, non-secret identifier: "sk-…" prefix + digest fragment
+from switchgear.identity.principal import Principal
+from switchgear.identity.rights import Rights, grant
+from switchgear.routing.placement import Requirements
 
 
 def key_id(secret: str) -> str:
@@ -25,16 +21,25 @@ def key_id(secret: str) -> str:
     return f"{secret[:6]}…{digest[:8]}"
 
 
-class ConfigKeyStore:
-    __slots__ = ("_by_digest",)
+def principal_for(k: ClientKey) -> Principal:
+    kid = key_id(k.key)
+    req = k.requirements
+    return Principal(
+        id=f"config:{k.name}",
+        kind="config",
+        name=k.name,
+        key_id=kid,
+        role=k.role,
+        rights=Rights(tuple(
+            grant(f"config:{k.name}#{i + 1}", g.models, g.endpoints, g.max_tokens, g.data_classes, g.regions)
+            for i, g in enumerate(k.grants)
+        )),
+        requirements=None if req is None else Requirements.of(
+            regions=req.regions, data_class=req.data_classes, environments=req.environments
+        ),
+    )
 
-    def __init__(self, keys: tuple[ClientKey, ...]) -> None:
-        self._by_digest = {
-            hashlib.sha256(k.key.encode()).digest(): Principal(k.name, key_id(k.key)) for k in keys
-        }
 
-    def __len__(self) -> int:
-        return len(self._by_digest)
-
-    def verify(self, secret: str) -> Principal | None:
-        return self._by_digest.get(hashlib.sha256(secret.encode()).digest())
+def config_key_table(keys: tuple[ClientKey, ...]) -> dict[bytes, Principal]:
+    """digest -> principal, for every key in the config."""
+    return {hashlib.sha256(k.key.encode()).digest(): principal_for(k) for k in keys}

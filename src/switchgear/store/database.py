@@ -55,9 +55,21 @@ class Conn:
         self.dialect = dialect
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        if self.dialect == "postgresql":
-            return self.raw.execute(_pg_sql(sql), params)
-        return self.raw.execute(sql, params)
+        # Constraint failures become IntegrityViolation here, so repository code can turn
+        # them into its own errors (on PostgreSQL the transaction is then aborted: raise).
+        try:
+            if self.dialect == "postgresql":
+                return self.raw.execute(_pg_sql(sql), params)
+            return self.raw.execute(sql, params)
+        except sqlite3.IntegrityError as e:
+            raise IntegrityViolation(str(e)) from None
+        except Exception as e:
+            if self.dialect == "postgresql":
+                import psycopg
+
+                if isinstance(e, psycopg.errors.IntegrityError):
+                    raise IntegrityViolation(e.diag.message_primary or str(e)) from None
+            raise
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         if self.dialect == "postgresql":
