@@ -22,7 +22,7 @@ from switchgear.http.server import ClientDisconnected, Request, Responder
 from switchgear.pipeline.order import chat_chain, embeddings_chain
 from switchgear.pipeline.stage import Chain
 from switchgear.runtime import Runtime
-from switchgear.stages.authenticate import Authenticate
+from switchgear.stages.authorize import check as authorize_check
 from switchgear.telemetry.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 log = logging.getLogger("switchgear")
@@ -55,7 +55,7 @@ class Gateway:
         """Install a new snapshot (config reload): one assignment, atomic for the loop."""
         rt = runtime
         self.runtime = rt
-        self.auth = Authenticate(rt.keys)
+        self.auth = rt.authenticate
         self.chains: dict[str, Endpoint] = {
             "/v1/chat/completions": Endpoint("chat", chat_chain(rt, OPENAI), OPENAI),
             "/v1/messages": Endpoint("messages", chat_chain(rt, ANTHROPIC), ANTHROPIC),
@@ -69,8 +69,8 @@ class Gateway:
             "/health": self._health,
             "/ready": self._ready,
             "/metrics": self._metrics,
-            "/v1/models": self._models,
         }
+        self.admin: Any = None  # admin.api.AdminApi, installed by serve when a store is configured
 
     # ---- the one entry point -------------------------------------------------------------
 
@@ -80,6 +80,15 @@ class Gateway:
             if req.method != "POST":
                 return self._error(responder, ep.dialect, MethodNotAllowed(f"{req.method} is not allowed on {req.path}; use POST"))
             return await self._run(ep, req, responder)
+        if req.path == "/v1/models":
+            if req.method not in ("GET", "HEAD"):
+                return self._error(responder, self._guess_dialect(req), MethodNotAllowed(f"{req.method} is not allowed on {req.path}; use GET"))
+            try:
+                return await self._models(req, responder)
+            except GatewayError as e:
+                return self._error(responder, self._guess_dialect(req), e)
+        if req.path.startswith("/admin/"):
+            return await self._admin(req, responder)
         get = self.gets.get(req.path)
         if get is not None:
             if req.method not in ("GET", "HEAD"):
@@ -93,6 +102,8 @@ class Gateway:
 
     async def _run(self, ep: Endpoint, req: Request, responder: Responder) -> None:
         ctx = RequestContext(ep.name, req.headers, req.body, responder)
+        if req.client is not None:
+            ctx.client_ip = req.client[0]
         chain = ep.chain
         self.inflight += 1
         # No on_disconnect callback: the server then cancels this task when the client goes
@@ -142,6 +153,26 @@ class Gateway:
             headers = [*headers, ("x-request-id", request_id)]
         responder.send(status, headers, body)
 
+    @staticmethod
+    def _may_use(p: Any, model: str) -> bool:
+        ok = any(g.covers_model(model) for g in p.rights.grants)
+        if ok and p.acting_for is not None:
+            ok = any(g.covers_model(model) for g in p.acting_for.rights.grants)
+        return ok
+
+    async def _admin(self, req: Request, responder: Responder) -> None:
+        """The admin API: authenticated here like any caller; authorised by role inside."""
+        if self.admin is None:
+            return self._error(responder, OPENAI, NotFound(
+                "the admin API needs a store: add `store:` to the config (see README, Identity)"))
+        try:
+            p = await self._principal(req)
+        except GatewayError as e:
+            self.admin.audit_unauthenticated(req.method, req.path, e, req.client)
+            return self._error(responder, OPENAI, e)
+        status, headers, body = await self.admin.handle(req.method, req.path, req.query, req.headers, req.body, p)
+        responder.send(status, headers, body)
+
     # ---- small GET endpoints ---------------------------------------------------------------
 
     def _health(self, req: Request, responder: Responder) -> None:
@@ -157,9 +188,19 @@ class Gateway:
         self.runtime.metrics.inflight = self.inflight
         responder.send(200, [("content-type", METRICS_CONTENT_TYPE)], self.runtime.metrics.render())
 
-    def _models(self, req: Request, responder: Responder) -> None:
-        self.auth.verify(req.headers)
-        routes = self.runtime.routes.exact.values()
+    async def _principal(self, req: Request) -> Any:
+        auth = self.auth
+        if hasattr(auth, "resolve"):
+            return await auth.resolve(req.headers)
+        return auth.verify(req.headers)
+
+    async def _models(self, req: Request, responder: Responder) -> None:
+        p = await self._principal(req)
+        authorize_check(p, "models", None, None, None, p.label)
+        if p.acting_for is not None:
+            authorize_check(p.acting_for, "models", None, None, None, f"user '{p.acting_for.name}'")
+        # Only the models this caller may use: the list never reveals the others.
+        routes = [r for r in self.runtime.routes.exact.values() if self._may_use(p, r.name)]
         if "anthropic-version" in req.headers:
             data: list[dict[str, Any]] = [
                 {"type": "model", "id": r.name, "display_name": r.name,

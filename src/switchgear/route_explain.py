@@ -51,15 +51,16 @@ async def explain(cfg: Config, model: str, key: str | None, headers: dict[str, s
     try:
         principal = None
         if key is not None:
-            principal = rt.keys.verify(key)
-            if principal is None:
+            try:
+                principal = rt.services.directory.verify_key(key)
+            except GatewayError:
                 return 2, "error: --key is not a client key of this config"
         found = rt.routes.lookup(model)
         if found is None:
             return 2, f"error: no model '{model}' in this config (models: {', '.join(rt.routes.names())})"
         route, _ = found
         try:
-            reqs = candidates.request_requirements(headers, principal, rt.key_requirements)
+            reqs = candidates.request_requirements(headers, principal.requirements if principal is not None else None)
         except GatewayError as e:
             return 2, f"error: {e.message}"
         lines = [f"requirements: {reqs.describe() if reqs is not None and reqs.active else 'none'}"]

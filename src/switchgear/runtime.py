@@ -15,13 +15,15 @@ import msgspec
 
 from switchgear.config.load import ConfigError
 from switchgear.config.schema import Config, DeploymentConfig, ModelConfig, ProviderConfig
-from switchgear.identity.config_keys import ConfigKeyStore, key_id
+from switchgear.services import Services, config_only
+from switchgear.stages.authenticate import Authenticate, AuthenticateLive
 from switchgear.providers.catalog import Vendor, auth_headers, load_catalog
 from switchgear.providers.formats import anthropic_messages, bedrock_converse, gemini, openai_chat
 from switchgear.providers.formats.base import Target
 from switchgear.routing.breaker import BreakerPolicy, CircuitBreaker
 from switchgear.routing.health import HealthRegistry
-from switchgear.routing.placement import PlacementTags, Requirements
+from switchgear.identity.config_keys import config_key_table
+from switchgear.routing.placement import PlacementTags
 from switchgear.routing.retry import HedgeBudget, RetryBudget
 from switchgear.routing.strategies import STRATEGIES, Price, StrategyData
 from switchgear.routing.table import Deployment, HedgePolicy, ModelRoute, RetryPolicy, RouteTable
@@ -39,7 +41,8 @@ FORMATS: dict[str, ModuleType] = {
 @dataclass(frozen=True, slots=True)
 class Runtime:
     config: Config
-    keys: ConfigKeyStore
+    services: Services  # store, identity directory, OIDC, audit: shared across reloads
+    authenticate: Authenticate  # the stage, built once for every chain
     routes: RouteTable
     pools: tuple[UpstreamPool, ...]
     metrics: Metrics
@@ -47,8 +50,6 @@ class Runtime:
     health: HealthRegistry
     breakers: dict[str, CircuitBreaker]
     retry_budget: RetryBudget
-    # identity.config_keys key_id -> that key's placement requirements (only keys that have some)
-    key_requirements: dict[str, Requirements]
 
     async def aclose(self) -> None:
         for pool in self.pools:
@@ -217,8 +218,11 @@ def _breakers(cfg: Config, previous: Runtime | None) -> dict[str, CircuitBreaker
     return out
 
 
-def build_runtime(cfg: Config, metrics: Metrics | None = None, previous: Runtime | None = None) -> Runtime:
-    """``previous``: the runtime being replaced; its health, breakers and retry budget carry over."""
+def build_runtime(
+    cfg: Config, metrics: Metrics | None = None, previous: Runtime | None = None, services: Services | None = None
+) -> Runtime:
+    """``previous``: the runtime being replaced; its health, breakers and retry budget carry over.
+    ``services``: the process's store, directory and audit writer (default: config-only)."""
     # One pool per provider and connect timeout: the connect timeout belongs to the pool, so
     # a deployment that overrides it gets a pool of its own.
     pools: dict[tuple[str, float], UpstreamPool] = {}
@@ -273,22 +277,19 @@ def build_runtime(cfg: Config, metrics: Metrics | None = None, previous: Runtime
             wildcards.append((m.name[:-1], route))
         else:
             routes.append(route)
+    if services is None:
+        services = previous.services if previous is not None else config_only(cfg)
+    else:  # a reload: the config's own keys may have changed
+        services.directory.config_keys = config_key_table(cfg.auth.keys)
+    auth_cls = AuthenticateLive if services.live else Authenticate
     return Runtime(
         config=cfg,
-        keys=ConfigKeyStore(cfg.auth.keys),
+        services=services,
+        authenticate=auth_cls(services.directory, services.oidc, cfg.auth.on_behalf_of_header),
         routes=RouteTable(routes, wildcards),
         pools=tuple(pools.values()),
         metrics=metrics or Metrics(),
         health=health,
         breakers=_breakers(cfg, previous),
         retry_budget=previous.retry_budget if previous is not None else RetryBudget(),
-        key_requirements={
-            key_id(k.key): Requirements.of(
-                regions=k.requirements.regions,
-                data_class=k.requirements.data_classes,
-                environments=k.requirements.environments,
-            )
-            for k in cfg.auth.keys
-            if k.requirements is not None
-        },
     )

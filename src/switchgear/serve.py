@@ -1,7 +1,8 @@
 """Run the gateway: start embedded simulators, build the runtime, listen, drain.
 
 Shutdown (SIGINT/SIGTERM): /ready turns 503, the listener closes, requests in
-flight get up to ``drain_seconds`` to finish, then upstream pools close.
+flight get up to ``drain_seconds`` to finish, then upstream pools close and the
+audit queue is flushed to the store (what a graceful stop must never lose).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from switchgear.app import Gateway
 from switchgear.config.schema import Config, ProviderConfig
 from switchgear.http.server import ServerLimits, start_server
 from switchgear.runtime import build_runtime, provider_format
+from switchgear.services import Services, open_services
 from switchgear.providers.catalog import load_catalog
 from switchgear.routing import active_health
 
@@ -31,6 +33,7 @@ class Running:
     port: int
     simulators: list = field(default_factory=list)
     health_checks: list = field(default_factory=list)  # routing.active_health tasks
+    services: Services | None = None
 
     async def stop(self, drain_seconds: float = 10.0) -> None:
         self.gateway.ready = False
@@ -43,6 +46,8 @@ class Running:
         while self.gateway.inflight and loop.time() < deadline:
             await asyncio.sleep(0.05)
         await self.gateway.runtime.aclose()
+        if self.services is not None:
+            await self.services.close()
         for sim in self.simulators:
             await sim.stop()
 
@@ -70,11 +75,27 @@ async def start_simulators(cfg: Config) -> tuple[Config, list]:
 
 async def start(cfg: Config, host: str | None = None, port: int | None = None) -> Running:
     cfg, sims = await start_simulators(cfg)
-    gateway = Gateway(build_runtime(cfg))
+    try:
+        services = await open_services(cfg)
+    except BaseException:
+        for sim in sims:
+            await sim.stop()
+        raise
+    gateway = Gateway(build_runtime(cfg, services=services))
+    if services.db is not None:
+        from switchgear.admin.wiring import admin_api
+
+        gateway.admin = admin_api(services)
     s = cfg.server
     limits = ServerLimits(max_body_bytes=s.max_body_bytes, header_timeout=s.header_timeout,
                           keepalive_timeout=s.keepalive_timeout)
-    server = await start_server(gateway.handle, host or s.host, s.port if port is None else port, limits)
+    try:
+        server = await start_server(gateway.handle, host or s.host, s.port if port is None else port, limits)
+    except BaseException:
+        await services.close()
+        for sim in sims:
+            await sim.stop()
+        raise
     bound = server.sockets[0].getsockname()
     # Everything built so far lives as long as the process. Freezing it keeps the
     # cyclic GC's full passes from re-scanning it (~17 ms each, a latency spike for
@@ -87,7 +108,7 @@ async def start(cfg: Config, host: str | None = None, port: int | None = None) -
     gc.set_threshold(50_000, 20, 100)
     # Active health checks look up the *current* runtime each time (a reload swaps it).
     checks = active_health.start_checks(cfg, lambda: gateway.runtime)
-    return Running(gateway, server, bound[0], bound[1], sims, checks)
+    return Running(gateway, server, bound[0], bound[1], sims, checks, services)
 
 
 def banner(running: Running, generated_key: str | None, out: TextIO) -> None:

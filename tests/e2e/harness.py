@@ -105,7 +105,7 @@ def gateway_config(sim_url: str, extra_models: list[dict[str, Any]] | None = Non
     models = [{**m, "breaker": lenient} for m in models]
     return {
         "server": {"max_body_bytes": 256 * 1024},
-        "auth": {"keys": [{"name": "e2e", "key": CLIENT_KEY}]},
+        "auth": {"keys": [{"name": "e2e", "key": CLIENT_KEY, "grants": [{"models": ["*"]}]}]},
         "providers": providers,
         "models": models + (extra_models or []),
     }

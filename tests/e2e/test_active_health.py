@@ -34,7 +34,7 @@ def _config(port: int, fmt: str, health_check_on: str = "deployment") -> Any:
     (dep if health_check_on == "deployment" else provider)["health_check"] = CHECK
     return parse_config({
         "server": {"port": 0},
-        "auth": {"keys": [{"key": "sk-client-123456", "name": "t"}]},
+        "auth": {"keys": [{"key": "sk-client-123456", "name": "t", "grants": [{"models": ["*"]}]}]},
         "providers": [provider, {"name": "quiet", "vendor": "simulator", "base_url": f"http://127.0.0.1:{port}"}],
         "models": [{"name": "m", "deployments": [dep, {"provider": "quiet", "model": "n"}], "breaker": FAST_BREAKER}],
     })

@@ -61,7 +61,7 @@ def sim() -> Iterator[SimThread]:
 def gateway(sim: SimThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     cfg = gateway_config(sim.url)
     cfg["models"] = MODELS  # only ours: their breakers are part of what is tested
-    cfg["auth"]["keys"].append({"name": "eu", "key": EU_KEY, "requirements": {"regions": ["eu"]}})
+    cfg["auth"]["keys"].append({"name": "eu", "key": EU_KEY, "requirements": {"regions": ["eu"]}, "grants": [{"models": ["*"]}]})
     g = GatewayProcess(cfg, tmp_path_factory.mktemp("gw-routing"))
     yield g
     g.stop()

@@ -32,11 +32,6 @@ class Dep:  # the fields candidates reads from routing.table.Deployment
     tags: PlacementTags | None = None
 
 
-@dataclass(frozen=True)
-class Principal:
-    key_id: str
-
-
 def route(deps: list[Dep], strategy: str = "priority") -> ModelRoute:
     return ModelRoute(name="m", kind="chat", deployments=tuple(deps),  # type: ignore[arg-type]
                       strategy_name=strategy, strategy=None if strategy == "priority" else STRATEGIES[strategy],
@@ -50,15 +45,15 @@ def test_priority_without_requirements_is_the_route_itself() -> None:
 
 
 def test_requirements_merge_key_and_headers_and_headers_never_lift() -> None:
-    keyreq = {"kid": Requirements.of(regions="eu")}
-    assert candidates.request_requirements({}, None, keyreq) is None
-    assert candidates.request_requirements({}, Principal("kid"), keyreq) is keyreq["kid"]
-    got = candidates.request_requirements({"x-switchgear-residency": "us, eu-west"}, Principal("kid"), keyreq)
+    keyreq = Requirements.of(regions="eu")
+    assert candidates.request_requirements({}, None) is None
+    assert candidates.request_requirements({}, keyreq) is keyreq
+    got = candidates.request_requirements({"x-switchgear-residency": "us, eu-west"}, keyreq)
     assert got is not None and got.regions == frozenset({"eu-west"})  # narrowed, the us part dropped
-    got = candidates.request_requirements({"x-switchgear-data-class": "confidential"}, None, {})
+    got = candidates.request_requirements({"x-switchgear-data-class": "confidential"}, None)
     assert got is not None and got.data_classes == frozenset({"confidential"})
     with pytest.raises(InvalidRequest, match="placement headers"):
-        candidates.request_requirements({"x-switchgear-environment": "moon"}, None, {})
+        candidates.request_requirements({"x-switchgear-environment": "moon"}, None)
 
 
 @pytest.mark.parametrize(

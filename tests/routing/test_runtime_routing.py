@@ -50,8 +50,9 @@ async def test_routes_carry_strategy_data_and_policies() -> None:
         other, _ = rt.routes.lookup("other")
         assert other.strategy is None  # priority: nothing to compute per request
         assert set(rt.breakers) == {"a/x", "b/y"}
-        assert list(rt.key_requirements) == [key_id(KEY)]
-        assert rt.key_requirements[key_id(KEY)].regions == frozenset({"eu"})
+        p = rt.services.directory.verify_key(KEY)
+        assert p.key_id == key_id(KEY) and p.requirements.regions == frozenset({"eu"})
+        assert rt.services.directory.verify_key("sk-plain-key-123").requirements is None
     finally:
         await rt.aclose()
 

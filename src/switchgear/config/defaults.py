@@ -81,5 +81,6 @@ def default_config(env: Mapping[str, str] | None = None) -> tuple[Config, str | 
     key = env.get("SWITCHGEAR_API_KEY")
     if not key:
         key = generated = "sk-sg-" + secrets.token_urlsafe(24)
-    data["auth"] = {"keys": [{"name": "default", "key": key}]}
+    # The embedded default is config-only identity: one key that may use every model.
+    data["auth"] = {"keys": [{"name": "default", "key": key, "grants": [{"models": ["*"]}]}]}
     return parse_config(data, source, env), generated

@@ -30,6 +30,7 @@ class RequestContext:
         "endpoint",
         "headers",
         "responder",
+        "client_ip",
         "body",
         "raw",
         "canonical",
@@ -37,6 +38,8 @@ class RequestContext:
         "stream",
         "include_usage",
         "principal",
+        "rule",
+        "requirements",
         "route",
         "upstream_model",
         "deployment",
@@ -57,12 +60,15 @@ class RequestContext:
         self.headers = headers  # the client's request headers (lower-cased)
         self.body = body  # the client's request body, as received
         self.responder = responder  # http.server.Responder: how the answer goes out
+        self.client_ip: str | None = None  # the socket peer (never X-Forwarded-For: spoofable)
         self.raw: dict[str, Any] | None = None  # the parsed client body, as sent
         self.canonical: ChatRequest | None = None  # built lazily: pass-through never needs it
         self.model = ""  # the model name the client asked for
         self.stream = False
         self.include_usage = False
-        self.principal: Any = None  # who is calling (identity.Principal)
+        self.principal: Any = None  # who is calling (identity.principal.Principal)
+        self.rule: str | None = None  # the grant that allowed the request (authorize), for the record
+        self.requirements: Any = None  # placement requirements from the caller's key and grant
         self.route: Any = None  # routing.ModelRoute
         self.upstream_model: str | None = None  # set by a wildcard route ("openai/*"): the model to ask for
         self.deployment: Any = None  # the deployment that answered (or was last tried)

@@ -38,7 +38,4 @@ class Principal:
     @property
     def label(self) -> str:
         """How errors name the caller: kind, name and credential id — never a secret."""
-        who = f"{self.kind} '{self.name}' (credential {self.key_id})"
-        if self.acting_for is not None:
-            who += f" acting for user '{self.acting_for.name}'"
-        return who
+        return f"{self.kind} '{self.name}' (credential {self.key_id})"

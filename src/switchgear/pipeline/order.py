@@ -4,12 +4,15 @@
 the stage listed first sees the final outcome (record), and the stage listed last
 (dispatch) is the one that talks to the upstream.
 
-    record         on the way out: metrics (request log and audit join later)
-    authenticate   who is calling — headers only, so an unauthenticated caller
-                   costs no body parse and learns nothing about body validation
+    record         on the way in: refuse new work while the audit queue is full;
+                   on the way out: metrics and the audit entry (queued, written off-path)
+    authenticate   who is calling, for whom — headers only, so an unauthenticated
+                   caller costs no body parse and learns nothing about body validation
     parse_request  the client's body in its own dialect (cheap checks)
+    authorize      deny by default: a grant must cover endpoint, model, max_tokens,
+                   data classes (both the agent's and its user's, when delegated)
     resolve_route  ordered candidate deployments for the requested model
-    (authorize, rate_limit, budget, guard_input: added by their issues, here)
+    (rate_limit, budget, guard_input: added by their issues, here)
     dispatch       try candidates; retries/fallback; streams; guard_output later
 """
 
@@ -18,20 +21,24 @@ from __future__ import annotations
 from typing import Any
 
 from switchgear.pipeline.stage import Chain
-from switchgear.stages.authenticate import Authenticate
+from switchgear.stages.authorize import Authorize
 from switchgear.stages.dispatch import Dispatch
 from switchgear.stages.dispatch_embeddings import DispatchEmbeddings
 from switchgear.stages.parse_request import ParseChat, ParseEmbeddings
 from switchgear.stages.record import Record
 from switchgear.stages.resolve_route import ResolveRoute
 
+# Where each chat dialect carries max_tokens (and where authorize writes a granted cap).
+_TOKEN_FIELD = {"chat": "max_completion_tokens", "messages": "max_tokens"}
+
 
 def chat_chain(rt: Any, dialect: Any) -> Chain:
     return Chain(
         (
-            Record(rt.metrics, dialect.endpoint),
-            Authenticate(rt.keys),
+            Record(rt.metrics, dialect.endpoint, rt.services.audit),
+            rt.authenticate,
             ParseChat(dialect),
+            Authorize(dialect.endpoint, _TOKEN_FIELD.get(dialect.endpoint)),
             ResolveRoute(rt.routes, "chat"),
             Dispatch(dialect, rt.metrics.observe_attempt_failure, rt),
         )
@@ -41,9 +48,10 @@ def chat_chain(rt: Any, dialect: Any) -> Chain:
 def embeddings_chain(rt: Any, parse: Any, render: Any) -> Chain:
     return Chain(
         (
-            Record(rt.metrics, "embeddings"),
-            Authenticate(rt.keys),
+            Record(rt.metrics, "embeddings", rt.services.audit),
+            rt.authenticate,
             ParseEmbeddings(parse),
+            Authorize("embeddings", None),
             ResolveRoute(rt.routes, "embeddings"),
             DispatchEmbeddings(render, rt),
         )

@@ -47,15 +47,11 @@ def _split(value: str | None) -> list[str] | None:
     return items or None
 
 
-def request_requirements(
-    headers: Mapping[str, str], principal: Any, key_requirements: Mapping[str, Requirements]
-) -> Requirements | None:
-    """The caller's key requirements merged with the request's ``x-switchgear-*`` headers.
+def request_requirements(headers: Mapping[str, str], key_req: Requirements | None) -> Requirements | None:
+    """The caller's requirements (its key's and its grant's, set by authorize) merged with
+    the request's ``x-switchgear-*`` headers.
 
-    Headers can only add requirements (merge = stricter), never lift the key's."""
-    key_req = None
-    if key_requirements and principal is not None:
-        key_req = key_requirements.get(principal.key_id)
+    Headers can only add requirements (merge = stricter), never lift the caller's."""
     get = headers.get
     residency, data_class, environment = get(HEADER_RESIDENCY), get(HEADER_DATA_CLASS), get(HEADER_ENVIRONMENT)
     if residency is None and data_class is None and environment is None:

@@ -50,7 +50,7 @@ class Dispatch(Attempts):
     async def on_request(self, ctx: RequestContext) -> None:
         rt = self.routing
         route = ctx.route
-        requirements = candidates.request_requirements(ctx.headers, ctx.principal, rt.key_requirements)
+        requirements = candidates.request_requirements(ctx.headers, ctx.requirements)
         deps, excluded = candidates.order(route, requirements, ctx.stream)
         if not deps:
             assert requirements is not None

@@ -26,7 +26,7 @@ class DispatchEmbeddings:
         req: EmbeddingsRequest = ctx.canonical  # type: ignore[assignment]
         last: GatewayError | None = None
         rt = self.routing
-        requirements = candidates.request_requirements(ctx.headers, ctx.principal, rt.key_requirements)
+        requirements = candidates.request_requirements(ctx.headers, ctx.requirements)
         deps, excluded = candidates.order(ctx.route, requirements, False)
         if not deps:
             assert requirements is not None

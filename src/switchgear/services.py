@@ -1,0 +1,102 @@
+"""Process-wide services that outlive a config snapshot: the store, the identity
+directory, the OIDC verifier and the audit writer.
+
+Config-only mode (no ``store:`` in the config): identities are the config's keys, there
+is no admin API and no durable audit record. With a store: the directory loads keys,
+principals and grants from it; the admin API manages them; every request and admin
+action goes to the hash-chained audit record.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from switchgear.config.schema import Config
+from switchgear.identity.config_keys import config_key_table
+from switchgear.identity.directory import Directory
+from switchgear.store.database import Database, StoreError, dialect_of
+
+log = logging.getLogger("switchgear")
+
+
+@dataclass(slots=True)
+class Services:
+    directory: Directory
+    oidc: Any = None  # identity.oidc.OidcVerifier
+    db: Database | None = None
+    audit: Any = None  # audit.writer.AuditWriter
+
+    @property
+    def live(self) -> bool:
+        """Whether authentication may await (a store to watch, or tokens to verify)."""
+        return self.db is not None or self.oidc is not None
+
+    async def close(self) -> None:
+        """Flush the audit record first: it is what a shutdown must not lose."""
+        if self.audit is not None:
+            await self.audit.stop()
+        await self.directory.stop()
+        if self.oidc is not None:
+            await self.oidc.aclose()
+        if self.db is not None:
+            await self.db.close()
+
+
+def config_only(cfg: Config) -> Services:
+    oidc = None
+    if cfg.auth.oidc:
+        from switchgear.identity.oidc import OidcVerifier
+
+        oidc = OidcVerifier(cfg.auth.oidc)
+    return Services(directory=Directory(config_key_table(cfg.auth.keys)), oidc=oidc)
+
+
+def _is_new_sqlite(url: str) -> bool:
+    from switchgear.store.database import _sqlite_path
+
+    path = _sqlite_path(url)
+    return path == ":memory:" or not os.path.exists(path) or os.path.getsize(path) == 0
+
+
+def prepare_store(url: str) -> None:
+    """Refuse a schema older than the code; create a brand-new embedded SQLite store."""
+    from switchgear.store import migrate
+
+    if dialect_of(url) == "sqlite" and _is_new_sqlite(url):
+        os.makedirs(os.path.dirname(os.path.abspath(url.split("///", 1)[-1])) or ".", exist_ok=True)
+        migrate.upgrade(url)
+        return
+    migrate.check(url)
+
+
+async def open_services(cfg: Config) -> Services:
+    """Start every service the config asks for (raises StoreError with a clear message)."""
+    services = config_only(cfg)
+    if cfg.store is None:
+        return services
+    url = cfg.store.url
+    prepare_store(url)
+    db = Database(url)
+    directory = Directory(
+        config_key_table(cfg.auth.keys), db, refresh_interval_s=cfg.store.refresh_interval_s
+    )
+    try:
+        await directory.start()
+    except StoreError:
+        await db.close()
+        raise
+    services.db = db
+    services.directory = directory
+    if cfg.audit.enabled:
+        from switchgear.audit.signing import load_or_create_signer
+        from switchgear.audit.writer import AuditWriter
+
+        signer = load_or_create_signer(cfg.audit.signing_key_file)
+        services.audit = AuditWriter(db, cfg.audit, signer)
+        await services.audit.start()
+    if services.oidc is not None:
+        await services.oidc.warm()
+    return services
