@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from switchgear.config.load import ConfigError, load_config
+from switchgear.store.database import StoreError
 
 
 def _run(coro) -> None:  # type: ignore[no-untyped-def]
@@ -35,6 +36,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _run(serve_forever(cfg, args.host, args.port, generated))
     except ConfigError as e:  # found while building the runtime (e.g. missing AWS credentials)
         print(e, file=sys.stderr)
+        return 2
+    except StoreError as e:  # unreachable store, or a schema older than this code
+        print(f"switchgear: {e}", file=sys.stderr)
         return 2
     except OSError as e:
         print(f"switchgear: cannot listen: {e}", file=sys.stderr)
@@ -119,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
                    help="a request header, e.g. x-switchgear-residency:eu (repeatable)")
     e.set_defaults(func=cmd_route_explain)
+    from switchgear import store_cli
+
+    store_cli.register(sub)
     return parser
 
 

@@ -213,22 +213,31 @@ class Directory:
 
     # ---- loading ---------------------------------------------------------------------------
 
-    async def load(self) -> None:
-        """Reload now (one transaction), unless another reload already did."""
+    async def load(self, force: bool = False) -> None:
+        """Reload (one transaction), unless another reload already did. If the store is
+        unreachable, keep the last snapshot: nothing can change in a store nobody reaches."""
         if self.db is None:
             return
         if self._reload_lock is None:
             self._reload_lock = asyncio.Lock()
         async with self._reload_lock:
+            if not self.stale and self.tables is not EMPTY and not force:
+                return  # a reload finished while we waited for the lock
             self.stale = False
-            snap = await self.db.run(repo.load_snapshot)
+            try:
+                snap = await self.db.run(repo.load_snapshot)
+            except StoreError as e:
+                if self.tables is EMPTY and force:
+                    raise  # at start: no snapshot to fall back on
+                log.warning("identity reload failed (serving the last snapshot): %s", e)
+                return
             if snap.revision != self.tables.revision or self.tables is EMPTY:
                 self.tables = build_tables(snap)
 
     async def start(self) -> None:
         if self.db is None:
             return
-        await self.load()
+        await self.load(force=True)
         loop = asyncio.get_running_loop()
         if self.db.dialect == "sqlite":
             from switchgear.store.database import _sqlite_path
@@ -261,7 +270,7 @@ class Directory:
                 assert self.db is not None
                 rev = await self.db.run(repo.current_revision)
                 if rev != self.tables.revision:
-                    await self.load()
+                    await self.load(force=True)
             except StoreError as e:
                 log.warning("identity refresh failed (serving the last snapshot): %s", e)
 

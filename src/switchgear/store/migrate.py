@@ -11,6 +11,7 @@ gateway processes can share one database while a deployment rolls.
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 
 from switchgear.store.database import StoreError, dialect_of, redact
@@ -34,6 +35,12 @@ def _migrations():  # -> yoyo MigrationList
 def _backend(url: str):  # -> yoyo DatabaseBackend
     from yoyo import get_backend
 
+    if dialect_of(url) == "sqlite":
+        from switchgear.store.database import _sqlite_path
+
+        path = _sqlite_path(url)
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     try:
         return get_backend(_yoyo_url(url), migration_table=MIGRATION_TABLE)
     except Exception as e:  # yoyo raises driver errors as they come
