@@ -91,7 +91,7 @@ def main() -> None:
     if args.group == "weighted3":
         model["strategy"] = "weighted"
     cfg = parse_config({
-        "auth": {"keys": [{"name": "bench", "key": KEY}]},
+        "auth": {"keys": [{"name": "bench", "key": KEY, "grants": [{"models": ["*"]}]}]},
         "providers": [{"name": f"mock{c}", "vendor": "openai_compatible", "base_url": "http://127.0.0.1:9/v1"}
                       for c in copies],
         "models": [model],

@@ -350,7 +350,7 @@ def switchgear_conf(port: int, mock_port: int, slow_port: int, group: str = "sin
         models.append(model)
     return {
         "server": {"host": "127.0.0.1", "port": port},
-        "auth": {"keys": [{"name": "bench", "key": CLIENT_KEY}]},
+        "auth": {"keys": [{"name": "bench", "key": CLIENT_KEY, "grants": [{"models": ["*"]}]}]},
         "providers": providers,
         "models": models,
     }

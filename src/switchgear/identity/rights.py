@@ -94,6 +94,20 @@ class Rights:
     ) -> Grant | Denied:
         """The first grant covering the request, or why none does. ``model`` None: an
         endpoint that names no model (the model list)."""
+        # Fast path, on every request: one pass, no allocation.
+        for g in self.grants:
+            if (
+                endpoint in g.endpoints
+                and (model is None or g.every_model or model in g.exact or model.startswith(g.prefixes))
+                and (g.max_tokens is None or (max_tokens is not None and max_tokens <= g.max_tokens))
+                and (not data_classes or g.data_classes is None or data_classes <= g.data_classes)
+            ):
+                return g
+        return self._why_not(endpoint, model, max_tokens, data_classes)
+
+    def _why_not(
+        self, endpoint: str, model: str | None, max_tokens: int | None, data_classes: frozenset[str] | None
+    ) -> Grant | Denied:
         by_endpoint = [g for g in self.grants if endpoint in g.endpoints]
         if not by_endpoint:
             return Denied("endpoint_not_granted", f"a grant for endpoint '{endpoint}'")
@@ -120,10 +134,13 @@ class Rights:
     def token_cap(self, endpoint: str, model: str) -> int | None:
         """The largest max_tokens any grant allows for this model (None: unlimited or no grant):
         what a request that asked for none is given."""
-        caps = [g.max_tokens for g in self.grants if endpoint in g.endpoints and g.covers_model(model)]
-        if not caps or None in caps:
-            return None
-        return max(c for c in caps if c is not None)
+        cap = None
+        for g in self.grants:
+            if endpoint in g.endpoints and g.covers_model(model):
+                if g.max_tokens is None:
+                    return None
+                cap = g.max_tokens if cap is None else max(cap, g.max_tokens)
+        return cap
 
     def models_visible(self, names: list[str]) -> list[str]:
         return [n for n in names if any(g.covers_model(n) for g in self.grants)]

@@ -62,7 +62,7 @@ class Authorize:
                     raw[self.token_field] = asked = cap
             elif type(asked) is not int:
                 asked = None  # the dialect's own validation reports the wrong type later
-        classes = declared_classes(ctx.headers) if ctx.headers.get(HEADER_DATA_CLASS) else None
+        classes = declared_classes(ctx.headers) if HEADER_DATA_CLASS in ctx.headers else None
         g = check(p, self.endpoint, model, asked, classes, p.label)
         requirements = p.requirements
         if g.regions is not None:
