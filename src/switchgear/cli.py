@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     from switchgear import store_cli
 
     store_cli.register(sub)
+    from switchgear.admin.cli import register as register_admin
+
+    register_admin(sub)
     return parser
 
 

@@ -37,6 +37,10 @@ class Invalid(Exception):
     """The change is not allowed by the model (message is safe to show)."""
 
 
+class Conflict(Invalid):
+    """A name that must be unique is taken (concurrent creates included)."""
+
+
 class Org(msgspec.Struct, kw_only=True):
     id: str
     name: str
@@ -432,7 +436,7 @@ def _insert(conn: Conn, table: str, obj: Any, duplicate: str) -> None:
     try:
         conn.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", values)
     except IntegrityViolation:
-        raise Invalid(duplicate) from None
+        raise Conflict(duplicate) from None
 
 
 def _get(conn: Conn, t: type, table: str, id: str, org_id: str | None = None) -> Any:
