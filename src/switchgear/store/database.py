@@ -138,6 +138,7 @@ class Database:
                 kwargs={"autocommit": False, "connect_timeout": 5},
             )
             self._opened = False
+            self._open_lock = threading.Lock()  # many first calls at once open the pool once
 
     # ---- running work -----------------------------------------------------------------
 
@@ -177,10 +178,13 @@ class Database:
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so a transaction
             # takes the write lock up front and never fails half-way on a lock upgrade.
             raw = sqlite3.connect(self._path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            raw.execute("PRAGMA journal_mode=WAL")
+            raw.execute("PRAGMA busy_timeout=10000")
+            # WAL is a property of the file (set by migrate.upgrade); switching to it needs a
+            # moment alone with the file, so only a connection that finds it unset asks.
+            if raw.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                raw.execute("PRAGMA journal_mode=WAL")
             raw.execute("PRAGMA synchronous=NORMAL")
             raw.execute("PRAGMA foreign_keys=ON")
-            raw.execute("PRAGMA busy_timeout=10000")
             self._local.conn = raw
         return raw
 
@@ -197,6 +201,13 @@ class Database:
 
     def _call_pg(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         if not self._opened:
+            with self._open_lock:
+                self._open_pool()
+        with self._pool.connection() as raw:  # commits on success, rolls back on error
+            return fn(Conn(raw, "postgresql"), *args)
+
+    def _open_pool(self) -> None:
+        if not self._opened:
             try:
                 import psycopg
 
@@ -207,8 +218,6 @@ class Database:
             except Exception as e:
                 raise StoreError(f"postgresql: cannot connect to {redact(self.url)}: {e}") from None
             self._opened = True
-        with self._pool.connection() as raw:  # commits on success, rolls back on error
-            return fn(Conn(raw, "postgresql"), *args)
 
     async def close(self) -> None:
         if self._closed:

@@ -64,9 +64,28 @@ def applied(url: str) -> list[str]:
         backend.connection.close()
 
 
+def _sqlite_wal(url: str) -> None:
+    """Put the file in WAL mode once (it persists): readers never block the writer."""
+    import sqlite3
+
+    from switchgear.store.database import _sqlite_path
+
+    path = _sqlite_path(url)
+    if path == ":memory:":
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    conn = sqlite3.connect(path, timeout=10.0)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+
+
 def upgrade(url: str) -> list[str]:
     """Apply every pending migration (under yoyo's lock: safe from many processes at
     once). Returns the ids applied."""
+    if dialect_of(url) == "sqlite":
+        _sqlite_wal(url)
     backend = _backend(url)
     try:
         with backend.lock():
