@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from switchgear.config.load import ConfigError, load_config
+from switchgear.audit.signing import SigningKeyError
 from switchgear.store.database import StoreError
 
 
@@ -37,7 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as e:  # found while building the runtime (e.g. missing AWS credentials)
         print(e, file=sys.stderr)
         return 2
-    except StoreError as e:  # unreachable store, or a schema older than this code
+    except (StoreError, SigningKeyError) as e:  # unreachable store, old schema, unreadable audit key
         print(f"switchgear: {e}", file=sys.stderr)
         return 2
     except OSError as e:

@@ -122,8 +122,18 @@ def banner(running: Running, generated_key: str | None, out: TextIO) -> None:
     for m in cfg.models:
         deps = ", ".join(f"{d.provider}/{d.model}" for d in m.deployments)
         w(f"  model    {m.name:<16} {m.kind:<10} -> {deps}\n")
+    services = running.services
+    if services is not None and services.db is not None:
+        from switchgear.store.database import redact
+
+        n = len(services.directory.tables.keys)
+        w(f"Identity: store {redact(services.db.url)} ({n} API keys); admin API at {url}/admin/v1 "
+          f"(first admin: `switchgear db bootstrap`); audit record "
+          f"{'on' if services.audit is not None else 'OFF'}\n")
     if generated_key:
         w(f"Client key (generated for this run; set SWITCHGEAR_API_KEY to fix it): {generated_key}\n")
+    elif services is not None and services.db is not None:
+        pass
     elif cfg.auth.keys:
         w(f"Client keys: {len(cfg.auth.keys)} configured ({', '.join(k.name for k in cfg.auth.keys)})\n")
     else:

@@ -28,6 +28,7 @@ class Services:
     oidc: Any = None  # identity.oidc.OidcVerifier
     db: Database | None = None
     audit: Any = None  # audit.writer.AuditWriter
+    signer: Any = None  # audit.signing.Signer: signs checkpoints; its public key verifies them
 
     @property
     def live(self) -> bool:
@@ -91,10 +92,10 @@ async def open_services(cfg: Config) -> Services:
     services.db = db
     services.directory = directory
     if cfg.audit.enabled:
-        from switchgear.audit.signing import load_or_create_signer
+        from switchgear.audit.signing import Signer
         from switchgear.audit.writer import AuditWriter
 
-        signer = load_or_create_signer(cfg.audit.signing_key_file)
+        services.signer = signer = Signer.load_or_create(cfg.audit.signing_key_file)
         services.audit = AuditWriter(db, cfg.audit, signer)
         await services.audit.start()
     if services.oidc is not None:

@@ -147,7 +147,7 @@ def _last_checkpoint(conn: Conn, now: float) -> tuple[int, float]:
 # ---- reading --------------------------------------------------------------------------
 
 _RECORD_DECODER = msgspec.json.Decoder(AuditEntry)
-_FILTER_COLUMNS = ("principal_id", "credential_id", "agent_id", "action", "decision")
+_FILTER_COLUMNS = ("principal_id", "credential_id", "agent_id", "action", "decision", "org_id")
 
 
 class UndecodableEntry(StoreError):
@@ -165,6 +165,7 @@ def query(
     decision: str | None = None,
     limit: int = 100,
     after_seq: int = 0,
+    org_id: str | None = None,
 ) -> list[AuditRecord]:
     """Entries matching every given filter, oldest first, at most ``limit`` of them with
     seq > ``after_seq``: pass the last seq of a page to get the next. ``since`` is
@@ -172,7 +173,7 @@ def query(
     where, params = _time_filter(since, until)
     where.append("seq > ?")
     params.append(after_seq)
-    values = (principal_id, credential_id, agent_id, action, decision)
+    values = (principal_id, credential_id, agent_id, action, decision, org_id)
     for column, value in zip(_FILTER_COLUMNS, values):
         if value is not None:
             where.append(f"{column} = ?")  # column names come from the fixed tuple above

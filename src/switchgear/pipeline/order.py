@@ -35,7 +35,7 @@ _TOKEN_FIELD = {"chat": "max_completion_tokens", "messages": "max_tokens"}
 def chat_chain(rt: Any, dialect: Any) -> Chain:
     return Chain(
         (
-            Record(rt.metrics, dialect.endpoint, rt.services.audit),
+            Record(rt.metrics, dialect.endpoint, rt.services.audit, rt.config.audit.on_full == "reject"),
             rt.authenticate,
             ParseChat(dialect),
             Authorize(dialect.endpoint, _TOKEN_FIELD.get(dialect.endpoint)),
@@ -48,7 +48,7 @@ def chat_chain(rt: Any, dialect: Any) -> Chain:
 def embeddings_chain(rt: Any, parse: Any, render: Any) -> Chain:
     return Chain(
         (
-            Record(rt.metrics, "embeddings", rt.services.audit),
+            Record(rt.metrics, "embeddings", rt.services.audit, rt.config.audit.on_full == "reject"),
             rt.authenticate,
             ParseEmbeddings(parse),
             Authorize("embeddings", None),

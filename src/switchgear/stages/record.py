@@ -63,16 +63,17 @@ def request_entry(ctx: RequestContext, endpoint: str, status: int, err: GatewayE
 
 class Record:
     name = "record"
-    __slots__ = ("metrics", "endpoint", "audit")
+    __slots__ = ("metrics", "endpoint", "audit", "reject_when_full")
 
-    def __init__(self, metrics: Metrics, endpoint: str, audit: Any = None) -> None:
+    def __init__(self, metrics: Metrics, endpoint: str, audit: Any = None, reject_when_full: bool = True) -> None:
         self.metrics = metrics
         self.endpoint = endpoint
         self.audit = audit  # audit.writer.AuditWriter or None (config-only mode)
+        self.reject_when_full = reject_when_full
 
     def on_request(self, ctx: RequestContext) -> None:
         a = self.audit
-        if a is not None and a.full and a.rejects_when_full:
+        if a is not None and self.reject_when_full and a.full:
             raise AuditUnavailable("the audit record is behind; retry shortly", retry_after=1.0)
 
     def on_complete(self, ctx: RequestContext) -> None:
