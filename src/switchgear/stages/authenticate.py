@@ -72,14 +72,23 @@ class AuthenticateLive(Authenticate):
     __slots__ = ()
 
     async def on_request(self, ctx: RequestContext) -> None:  # type: ignore[override]
-        ctx.principal = await self.resolve(ctx.headers)
+        await self.fresh()
+        # Known as soon as verified: a delegation refused below is still recorded against it.
+        ctx.principal = p = await self.principal_for(credential(ctx.headers))
+        ctx.principal = await self.delegate(p, ctx.headers)
 
     async def resolve(self, headers: dict[str, str]) -> Principal:
+        await self.fresh()
+        return await self.delegate(await self.principal_for(credential(headers)), headers)
+
+    async def fresh(self) -> None:
         d = self.directory
         d.probe(time.monotonic())
         if d.stale:
             await d.load()
-        p = await self.principal_for(credential(headers))
+
+    async def delegate(self, p: Principal, headers: dict[str, str]) -> Principal:
+        """``p`` acting for the user whose credential is in the on-behalf-of header, if any."""
         obo = headers.get(self.obo_header)
         if p.kind == "agent":
             if obo is None:
