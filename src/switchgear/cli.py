@@ -7,7 +7,7 @@ import asyncio
 import sys
 
 from switchgear.config.load import ConfigError, load_config
-from switchgear.audit.signing import SigningKeyError
+from switchgear.audit.errors import SigningKeyError
 from switchgear.store.database import StoreError
 
 

@@ -11,7 +11,7 @@ import sys
 
 from switchgear.config.load import ConfigError, load_config
 from switchgear.config.schema import StoreConfig
-from switchgear.audit.signing import SigningKeyError
+from switchgear.audit.errors import SigningKeyError
 from switchgear.store.database import StoreError, redact
 
 

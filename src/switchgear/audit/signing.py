@@ -32,8 +32,7 @@ from switchgear.audit.chain import checkpoint_statement
 log = logging.getLogger("switchgear.audit")
 
 
-class SigningKeyError(Exception):
-    """A key file is missing, unreadable or not an Ed25519 key (message is safe to show)."""
+from switchgear.audit.errors import SigningKeyError  # noqa: E402 - re-exported here
 
 
 def key_id_of(public_key: Ed25519PublicKey) -> str:
