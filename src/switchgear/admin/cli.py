@@ -136,7 +136,7 @@ def _cell(v: Any) -> str:
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, Callable[[dict[str, Any]], Any]]]) -> str:
     cells = [[h.upper() for h, _ in columns]] + [[_cell(get(r)) for _, get in columns] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
 
 
 def _field(name: str) -> Callable[[dict[str, Any]], Any]:

@@ -35,7 +35,7 @@ def document(routes: Sequence[Route]) -> dict[str, Any]:
     responses = {r.response for r in routes if r.response is not None}
     types: list[Any] = [ErrorResponse, *sorted(bodies | queries, key=_name), *sorted(responses, key=repr)]
     inline, components = msgspec.json.schema_components(types, ref_template=_REF)
-    schema_of = dict(zip(map(_key, types), inline))
+    schema_of = dict(zip(map(_key, types), inline, strict=True))
     # Query structs become parameters, not schemas of their own.
     query_schemas = {_name(t): components.pop(_name(t)) for t in queries}
 

@@ -87,7 +87,7 @@ class Router:
 
 def _bind(template: tuple[str, ...], segs: list[str]) -> dict[str, Any] | None:
     params: dict[str, str] = {}
-    for t, s in zip(template, segs):
+    for t, s in zip(template, segs, strict=True):
         if t.startswith("{"):
             if not _ID.fullmatch(s):
                 return None

@@ -174,7 +174,7 @@ def query(
     where.append("seq > ?")
     params.append(after_seq)
     values = (principal_id, credential_id, agent_id, action, decision, org_id)
-    for column, value in zip(_FILTER_COLUMNS, values):
+    for column, value in zip(_FILTER_COLUMNS, values, strict=True):
         if value is not None:
             where.append(f"{column} = ?")  # column names come from the fixed tuple above
             params.append(value)

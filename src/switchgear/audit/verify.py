@@ -365,7 +365,7 @@ class _Walker:
             return
         want = (e.org_id, e.principal_id, e.agent_id, e.credential_id, e.action, e.decision)
         if columns != want or float(e.ts) != ts or e.kind != kind:
-            names = [n for n, a, b in zip(_INDEX_NAMES, (*columns, ts, kind), (*want, float(e.ts), e.kind)) if a != b]
+            names = [n for n, a, b in zip(_INDEX_NAMES, (*columns, ts, kind), (*want, float(e.ts), e.kind), strict=True) if a != b]
             self.problems.add("index", s, f"entry {s}: column {', '.join(names)} disagrees with the entry JSON")
 
     # -- housekeeping --

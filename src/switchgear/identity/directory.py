@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from switchgear.core.errors import AuthenticationFailed
@@ -69,7 +69,7 @@ def build_tables(snap: repo.Snapshot) -> Tables:
     team_rights: dict[str, list] = {t.id: [] for t in snap.teams}
     own: dict[str, list] = {}
     for g in snap.grants:
-        gr = grant(g.id, g.models, g.endpoints, g.max_tokens, g.data_classes, g.regions)
+        gr = grant(g.id, g.models, list(g.endpoints), g.max_tokens, g.data_classes, g.regions)
         (team_rights if g.subject_type == "team" else own).setdefault(g.subject_id, []).append(gr)
     teams_of: dict[str, set[str]] = {}
     admin_of: dict[str, set[str]] = {}
@@ -80,31 +80,29 @@ def build_tables(snap: repo.Snapshot) -> Tables:
     principals: dict[str, Principal] = {}
     disabled: set[str] = set()
     users_by_external: dict[tuple[str, str], Principal] = {}
-    for p in snap.principals:
-        teams = frozenset(teams_of.get(p.id, ()))
-        grants = list(own.get(p.id, ()))
+    for row in snap.principals:
+        teams = frozenset(teams_of.get(row.id, ()))
+        grants = list(own.get(row.id, ()))
         for t in sorted(teams):
             grants += team_rights.get(t, [])
         principal = Principal(
-            id=p.id, kind=p.kind, name=p.name, key_id="", org_id=p.org_id, role=p.role, teams=teams,
-            team_admin_of=frozenset(admin_of.get(p.id, ())), rights=Rights(tuple(grants)),
-            on_behalf_of=p.on_behalf_of, owner_id=p.owner_id,
+            id=row.id, kind=row.kind, name=row.name, key_id="", org_id=row.org_id, role=row.role, teams=teams,
+            team_admin_of=frozenset(admin_of.get(row.id, ())), rights=Rights(tuple(grants)),
+            on_behalf_of=row.on_behalf_of, owner_id=row.owner_id,
         )
-        principals[p.id] = principal
-        if p.disabled:
-            disabled.add(p.id)
-        elif p.kind == "user" and p.external_id:
-            users_by_external[(p.org_id, p.external_id)] = principal
+        principals[row.id] = principal
+        if row.disabled:
+            disabled.add(row.id)
+        elif row.kind == "user" and row.external_id:
+            users_by_external[(row.org_id, row.external_id)] = principal
     keys: dict[bytes, KeyEntry] = {}
     for k in snap.keys:
         digest = bytes.fromhex(k.digest)
         owner = principals.get(k.principal_id)
-        p = None
+        holder: Principal | None = None
         if owner is not None and k.principal_id not in disabled:
-            from dataclasses import replace
-
-            p = replace(owner, key_id=k.prefix, expires_at=k.expires_at)
-        keys[digest] = KeyEntry(p, digest, k.prefix, k.expires_at, k.revoked_at is not None)
+            holder = replace(owner, key_id=k.prefix, expires_at=k.expires_at)
+        keys[digest] = KeyEntry(holder, digest, k.prefix, k.expires_at, k.revoked_at is not None)
     return Tables(
         revision=snap.revision,
         keys=keys,

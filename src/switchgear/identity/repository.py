@@ -420,7 +420,7 @@ def _cols(t: type, alias: str = "") -> str:
 
 
 def _row(t: type, row: tuple[Any, ...]) -> Any:
-    values = dict(zip(_fields(t), row))
+    values = dict(zip(_fields(t), row, strict=True))
     if "disabled" in values:
         values["disabled"] = bool(values["disabled"])
     return t(**values)
@@ -460,7 +460,7 @@ def _grants(conn: Conn, where: str, params: tuple[Any, ...]) -> list[Grant]:
     rows = conn.all(f"SELECT {_cols(Grant)} FROM grants WHERE {where} ORDER BY created_at, id", params)
     out = []
     for r in rows:
-        v = dict(zip(_fields(Grant), r))
+        v = dict(zip(_fields(Grant), r, strict=True))
         for f in ("models", "endpoints", "data_classes", "regions"):
             v[f] = _decode_list.decode(v[f]) if v[f] is not None else None
         out.append(Grant(**v))

@@ -159,7 +159,7 @@ class Database:
             return self._call_pg(fn, args)
         except StoreError:
             raise
-        except (sqlite3.IntegrityError,) as e:
+        except sqlite3.IntegrityError as e:
             raise IntegrityViolation(str(e)) from None
         except sqlite3.Error as e:
             raise StoreError(f"sqlite: {e}") from None
