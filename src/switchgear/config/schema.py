@@ -242,6 +242,12 @@ class HedgeConfig(_Strict):
     budget_min_per_second: float = 0.5
 
 
+class ModelCacheConfig(_Strict):
+    """Exact-match response caching for this model (switchgear.cache); off unless set."""
+
+    ttl_s: float = 300.0
+
+
 Strategy = Literal["priority", "weighted", "least_latency", "least_busy", "lowest_cost"]
 
 
@@ -255,6 +261,86 @@ class ModelConfig(_Strict):
     fallbacks: FallbacksConfig = FallbacksConfig()
     breaker: BreakerConfig | None = None
     hedge: HedgeConfig | None = None
+    cache: ModelCacheConfig | None = None
+
+
+class Scope(_Strict):
+    """Who or what a budget or rate limit applies to: exactly one field is set. A name
+    matches that one principal/team/model; "*" gives *each* one its own counter."""
+
+    key: str | None = None  # an API key's visible prefix (or a config key's name)
+    user: str | None = None
+    service_account: str | None = None
+    team: str | None = None
+    agent: str | None = None
+    org: str | None = None
+    model: str | None = None  # a configured model (or model group) name
+    deployment: str | None = None  # "provider/model": a provider quota (rate limits only)
+
+
+class BudgetConfig(_Strict):
+    name: str
+    scope: Scope
+    period: Literal["daily", "weekly", "monthly", "lifetime"]
+    limit_usd: float  # hard: a request whose worst case would cross it is refused
+    soft_thresholds: tuple[float, ...] = (0.8,)  # fractions of the limit that alert once per period
+
+
+class RateLimitConfig(_Strict):
+    name: str
+    scope: Scope
+    rpm: int | None = None  # requests per minute
+    tpm: int | None = None  # tokens per minute (reserved at the estimate, corrected to actual)
+    concurrent: int | None = None  # requests in flight
+
+
+class LimitsConfig(_Strict):
+    """Budgets and rate limits (switchgear.limits)."""
+
+    backend: Literal["memory", "redis"] = "memory"  # redis: shared by every gateway process
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "switchgear:"
+    # Redis unreachable: "closed" refuses requests that a budget or limit applies to (503);
+    # "open" admits them against this process's own in-memory limits until Redis is back.
+    on_backend_error: Literal["closed", "open"] = "closed"
+    backend_timeout_ms: float = 250.0
+    # A reservation not settled within this many seconds is released (its process died).
+    # Keep it above the longest request (the providers' total timeout).
+    reservation_ttl_s: float = 960.0
+    timezone: str = "UTC"  # calendar periods (daily/weekly/monthly) start at midnight here
+    alert_webhook: str | None = None  # soft-threshold alerts are POSTed here (and logged)
+    budgets: tuple[BudgetConfig, ...] = ()
+    rate_limits: tuple[RateLimitConfig, ...] = ()
+
+
+class PriceEntry(_Strict, kw_only=True):
+    """A price catalog entry added or overridden in config (switchgear.pricing)."""
+
+    model: str  # the upstream model id (as sent to the provider)
+    vendor: str | None = None  # catalog vendor; None: any vendor serving this model id
+    input_per_mtok: float
+    output_per_mtok: float
+    cached_input_per_mtok: float | None = None  # default: the input price
+    reasoning_per_mtok: float | None = None  # default: the output price
+    max_output_tokens: int | None = None  # the model's output ceiling (worst case without max_tokens)
+    effective: str | None = None  # ISO date from which this price applies
+
+
+class PricingConfig(_Strict):
+    prices: tuple[PriceEntry, ...] = ()
+
+
+class CacheConfig(_Strict):
+    """The response cache's store (switchgear.cache); models opt in with ``cache:``."""
+
+    backend: Literal["memory", "redis"] = "memory"  # redis: limits.redis_url, shared
+    max_entries: int = 10_000
+    max_bytes: int = 64 * 1024 * 1024
+    max_entry_bytes: int = 1024 * 1024  # larger answers are not cached
+    # Who may be served an answer cached for someone else: "caller" (the same principal),
+    # "org" (anyone in the same organisation) or "all" (shared by everyone: only for
+    # public, non-personal prompts).
+    share: Literal["caller", "org", "all"] = "caller"
 
 
 class Config(_Strict):
@@ -263,6 +349,9 @@ class Config(_Strict):
     # None: config-only identity mode (keys from auth.keys, no admin API, no audit store).
     store: StoreConfig | None = None
     audit: AuditConfig = AuditConfig()
+    limits: LimitsConfig = LimitsConfig()
+    pricing: PricingConfig = PricingConfig()
+    cache: CacheConfig = CacheConfig()
     providers: tuple[ProviderConfig, ...] = ()
     models: tuple[ModelConfig, ...] = ()
     # Where this config came from (a path, or "embedded defaults"); not a YAML key.
