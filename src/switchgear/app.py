@@ -117,7 +117,7 @@ class Gateway:
             ctx.error = e
             if not ctx.response_started:
                 ctx.status = e.status
-                self._error(responder, ep.dialect, e, ctx.request_id)
+                self._error(responder, ep.dialect, e, ctx.request_id, ctx.extra_headers)
         except (ClientDisconnected, asyncio.CancelledError):
             ctx.status = 499  # client closed the connection; nginx's convention
             if not ctx.response_started:
@@ -145,12 +145,17 @@ class Gateway:
         return OPENAI
 
     @staticmethod
-    def _error(responder: Responder, dialect: Dialect, err: GatewayError, request_id: str | None = None) -> None:
+    def _error(
+        responder: Responder, dialect: Dialect, err: GatewayError, request_id: str | None = None,
+        extra: list[tuple[str, str]] | None = None,
+    ) -> None:
         if responder.disconnected:
             return
         status, headers, body = dialect.render_error(err)
         if request_id is not None:
             headers = [*headers, ("x-request-id", request_id)]
+        if extra:
+            headers = [*headers, *extra]
         responder.send(status, headers, body)
 
     @staticmethod

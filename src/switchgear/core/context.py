@@ -40,6 +40,8 @@ class RequestContext:
         "principal",
         "rule",
         "requirements",
+        "team_id",
+        "extra_headers",
         "route",
         "upstream_model",
         "deployment",
@@ -69,6 +71,8 @@ class RequestContext:
         self.principal: Any = None  # who is calling (identity.principal.Principal)
         self.rule: str | None = None  # the grant that allowed the request (authorize), for the record
         self.requirements: Any = None  # placement requirements from the caller's key and grant
+        self.team_id: str | None = None  # the team charged: the team whose grant allowed the request
+        self.extra_headers: list[tuple[str, str]] | None = None  # added to the response (rate limits …)
         self.route: Any = None  # routing.ModelRoute
         self.upstream_model: str | None = None  # set by a wildcard route ("openai/*"): the model to ask for
         self.deployment: Any = None  # the deployment that answered (or was last tried)

@@ -69,7 +69,8 @@ def build_tables(snap: repo.Snapshot) -> Tables:
     team_rights: dict[str, list] = {t.id: [] for t in snap.teams}
     own: dict[str, list] = {}
     for g in snap.grants:
-        gr = grant(g.id, g.models, list(g.endpoints), g.max_tokens, g.data_classes, g.regions)
+        gr = grant(g.id, g.models, list(g.endpoints), g.max_tokens, g.data_classes, g.regions,
+                   team=g.subject_id if g.subject_type == "team" else None)
         (team_rights if g.subject_type == "team" else own).setdefault(g.subject_id, []).append(gr)
     teams_of: dict[str, set[str]] = {}
     admin_of: dict[str, set[str]] = {}

@@ -26,6 +26,7 @@ class Grant:
     max_tokens: int | None = None
     data_classes: frozenset[str] | None = None  # classes the caller may declare; None = any
     regions: tuple[str, ...] | None = None  # residency for the placement rules
+    team: str | None = None  # the team this grant belongs to (charged for what it allows)
     # Precomputed matchers (built by ``grant``): a request costs set and prefix tests.
     every_model: bool = False
     exact: frozenset[str] = frozenset()
@@ -52,6 +53,7 @@ def grant(
     max_tokens: int | None = None,
     data_classes: tuple[str, ...] | list[str] | None = None,
     regions: tuple[str, ...] | list[str] | None = None,
+    team: str | None = None,
 ) -> Grant:
     models = tuple(models)
     return Grant(
@@ -61,6 +63,7 @@ def grant(
         max_tokens=max_tokens,
         data_classes=None if data_classes is None else frozenset(c.lower() for c in data_classes),
         regions=None if regions is None else tuple(regions),
+        team=team,
         every_model="*" in models,
         exact=frozenset(m for m in models if not m.endswith("*")),
         prefixes=tuple(m[:-1] for m in models if m.endswith("*") and m != "*"),

@@ -33,6 +33,8 @@ def target_for(dep: Deployment, ctx: RequestContext):
 
 def response_headers(ctx: RequestContext, dep: Deployment, extra: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
     headers = [*extra, ("x-request-id", ctx.request_id), *dep.headers]
+    if ctx.extra_headers:
+        headers += ctx.extra_headers
     if ctx.failures:
         headers.append(("x-switchgear-attempts", str(ctx.attempts)))
         headers.append(("x-switchgear-failed", ", ".join(f"{d}={c}" for d, c in ctx.failures)))

@@ -68,13 +68,16 @@ class Authorize:
         if g.regions is not None:
             requirements = Requirements.of(regions=g.regions).merge(requirements)
         rule = g.id
+        team = g.team
         if user is not None:
             ug = check(user, self.endpoint, model, asked, classes,
                        f"user '{user.name}' (on whose behalf {p.kind} '{p.name}' acts)")
             if ug.regions is not None:
                 requirements = Requirements.of(regions=ug.regions).merge(requirements)
             rule = f"{g.id}&{ug.id}"
+            team = ug.team  # the user's team pays for what the agent does on their behalf
         ctx.rule = rule
+        ctx.team_id = team
         ctx.requirements = requirements
 
     def on_complete(self, ctx: RequestContext) -> None:
