@@ -143,7 +143,14 @@ def test_access_review_shows_granted_against_used(dep: Deployment) -> None:
 
 def test_the_audit_record_survives_shutdown_and_verifies(dep: Deployment, tmp_path: Path) -> None:
     """Last in the module: stops the gateways (SIGTERM flushes the queue)."""
-    _, key = dep.service_account("audited", ["gpt"])
+    sa, key = dep.service_account("audited", ["gpt"])
+    # The admin actions this test expects on the record (independent of the other tests,
+    # which another worker may run against its own deployment).
+    spare = dep.ok("POST", "/admin/v1/keys", {"principal_id": sa["id"], "name": "spare"})
+    dep.ok("POST", f"/admin/v1/keys/{spare['id']}/rotate", {"overlap_s": 0})
+    dep.ok("POST", f"/admin/v1/keys/{spare['id']}/revoke")
+    owner = dep.ok("POST", "/admin/v1/users", {"name": "audit-owner"})
+    dep.ok("POST", "/admin/v1/agents", {"name": "audit-bot", "owner_id": owner["id"], "purpose": "audit test"})
     ids = []
     for g in dep.gateways:
         for _ in range(5):
