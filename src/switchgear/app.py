@@ -22,6 +22,7 @@ from switchgear.http.server import ClientDisconnected, Request, Responder
 from switchgear.pipeline.order import chat_chain, embeddings_chain
 from switchgear.pipeline.stage import Chain
 from switchgear.runtime import Runtime
+from switchgear.identity.keys import scrub
 from switchgear.stages.authorize import check as authorize_check
 from switchgear.telemetry.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
@@ -98,7 +99,7 @@ class Gateway:
             except GatewayError as e:
                 return self._error(responder, self._guess_dialect(req), e)
         # Exact paths only: "//v1/…", "/v1/chat/completions/", "%2F" tricks all land here.
-        self._error(responder, self._guess_dialect(req), NotFound(f"unknown endpoint: {req.method} {req.path[:200]}"))
+        self._error(responder, self._guess_dialect(req), NotFound(f"unknown endpoint: {req.method} {scrub(req.path[:200])}"))
 
     async def _run(self, ep: Endpoint, req: Request, responder: Responder) -> None:
         ctx = RequestContext(ep.name, req.headers, req.body, responder)
@@ -175,7 +176,8 @@ class Gateway:
         except GatewayError as e:
             self.admin.audit_unauthenticated(req.method, req.path, e, req.client)
             return self._error(responder, OPENAI, e)
-        status, headers, body = await self.admin.handle(req.method, req.path, req.query, req.headers, req.body, p)
+        status, headers, body = await self.admin.handle(
+            req.method, req.path, req.query, req.headers, req.body, p, req.client[0] if req.client else None)
         responder.send(status, headers, body)
 
     # ---- small GET endpoints ---------------------------------------------------------------

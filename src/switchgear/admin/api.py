@@ -72,6 +72,7 @@ class AdminEvent(msgspec.Struct, frozen=True, kw_only=True):
     message: str | None = None  # the error message returned (safe to show); None on success
     method: str
     path: str
+    client_ip: str | None = None  # the socket peer (never a forwarded-for header)
 
 
 @dataclass(slots=True)
@@ -84,6 +85,7 @@ class _Outcome:
     details: dict[str, Any] = field(default_factory=dict)
     status: int = 0
     message: str | None = None
+    client_ip: str | None = None
 
 
 _NO_STORE = ("cache-control", "no-store")  # responses may carry a secret or an org's layout
@@ -110,17 +112,19 @@ class AdminApi:
 
     async def handle(
         self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, principal: Principal,
+        client_ip: str | None = None,
     ) -> Reply:
         """Serve one authenticated admin request: (status, headers, body).
 
         Shielded: if the client goes away mid-request, the work (maybe a committed change)
         still finishes and is audited; only the reply is lost."""
-        return await asyncio.shield(self._handle(method, path, query, headers, body, principal))
+        return await asyncio.shield(self._handle(method, path, query, headers, body, principal, client_ip))
 
     async def _handle(
         self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, principal: Principal,
+        client_ip: str | None,
     ) -> Reply:
-        out = _Outcome(method, path[:200])
+        out = _Outcome(method, path[:200], client_ip=client_ip)
         try:
             status, ctype, payload = await self._serve(out, method, path, query, headers, body, principal)
             out.status = status
@@ -207,7 +211,7 @@ class AdminApi:
             action=out.action, decision="allow" if out.status < 400 else "deny", rule=out.rule,
             principal=principal, target=None if out.target is None else _scrub(out.target),
             details=_scrub_all(out.details), status=out.status, message=out.message, method=out.method,
-            path=_scrub(out.path),
+            path=_scrub(out.path), client_ip=out.client_ip,
         )
         try:
             self.audit(event)

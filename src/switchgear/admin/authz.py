@@ -6,9 +6,10 @@
                   read their teams, members, the members' principals, keys and grants;
                   add/remove plain members; create/rotate/revoke keys of principals
                   wholly inside their teams; create/delete grants for their teams or
-                  members, never beyond the team's own grants
-    auditor       read the audit record and the access review (read-only on the record)
-    viewer        read teams, principals, keys and grants (never the audit record)
+                  members, never beyond the team's own grants; read spend
+                  charged to their teams
+    auditor       read the audit record, the access review and spend (read-only)
+    viewer        read teams, principals, keys, grants and spend (never the audit record)
     (none)        nothing: a data-plane key reaches no admin route, not even whoami —
                   a leaked application key must not learn the organisation's layout
 
@@ -40,6 +41,7 @@ _READ = (ORG_ADMIN, VIEWER, TEAM_ADMIN)
 _MANAGE = (ORG_ADMIN, TEAM_ADMIN)
 _ADMIN = (ORG_ADMIN,)
 _RECORD = (ORG_ADMIN, AUDITOR)
+_SPEND = (ORG_ADMIN, AUDITOR, VIEWER, TEAM_ADMIN)  # team_admin: scoped to spend charged to their teams
 
 RULES: dict[str, tuple[str, ...]] = {
     "whoami": _ANY,
@@ -65,6 +67,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "audit.export": _RECORD,
     "audit.verify": _RECORD,
     "access_review.get": _RECORD,
+    "spend.query": _SPEND,
 }
 
 

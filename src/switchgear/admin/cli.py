@@ -1,5 +1,5 @@
-"""`switchgear keys|agents|users|service-accounts|teams|grants|whoami|access …`: the admin API
-from a terminal.
+"""`switchgear keys|agents|users|service-accounts|teams|grants|whoami|access|spend …`: the admin
+API from a terminal.
 
 Each command is one HTTP call to a running gateway (``--url``, default $SWITCHGEAR_URL or
 http://127.0.0.1:4000) with an admin key (``--admin-key``, default $SWITCHGEAR_ADMIN_KEY).
@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -327,6 +328,52 @@ def _access_review(args: argparse.Namespace, c: Client) -> int:
     return 0
 
 
+def since_time(text: str) -> float:
+    """A duration ago ("7d", "12h", "1h30m") or a time (ISO 8601 or epoch seconds)."""
+    if _DURATION.findall(text.strip().lower()) and _DURATION.sub("", text.strip().lower()) == "":
+        return time.time() - duration(text)
+    return timestamp(text)
+
+
+_SPEND_BY = ("key", "user", "team", "agent", "org", "model", "provider", "day")
+# (header, field, format): numbers right-aligned, money in dollars to the micro-dollar.
+_SPEND_COLS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("requests", "requests", "{:,}".format), ("input", "input_tokens", "{:,}".format),
+    ("output", "output_tokens", "{:,}".format), ("cached in", "cached_input_tokens", "{:,}".format),
+    ("reasoning", "reasoning_tokens", "{:,}".format), ("cost usd", "cost_nano", lambda n: f"{n / 1e9:,.6f}"),
+    ("estimated", "estimated_requests", "{:,}".format), ("cached", "cached_requests", "{:,}".format),
+)
+
+
+def spend_table(result: dict[str, Any]) -> str:
+    """The report as a table: one row per group, then a TOTAL row (which counts groups
+    beyond the shown ones too)."""
+    by = result["group_by"]
+    head = [by.upper(), *(h.upper() for h, _, _ in _SPEND_COLS)]
+    body = [[_cell(r["key"]), *(fmt(r[f]) for _, f, fmt in _SPEND_COLS)] for r in result["data"]]
+    total = ["TOTAL", *(fmt(result["total"][f]) for _, f, fmt in _SPEND_COLS)]
+    rows = [head, *body, total]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join([row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))])
+
+    rule = "  ".join("-" * w for w in widths)
+    out = [f"spend by {by}, {_when(result['since'])} to {_when(result['until'])}", line(head)]
+    out += [line(r) for r in body] if body else ["(no spend)"]
+    out += [rule, line(total)]
+    if result.get("has_more"):
+        out.append(f"(showing the first {len(body)} rows; the total covers every {by})")
+    return "\n".join(out)
+
+
+def _spend(args: argparse.Namespace, c: Client) -> int:
+    query = {"group_by": args.by, "since": args.since, "until": args.until, "model": args.model,
+             "provider": args.provider, "team_id": args.team, "user_id": args.user, "agent_id": args.agent,
+             "principal_id": args.principal, "credential_id": args.key, "limit": args.limit}
+    return _emit(args, c.call("GET", "/spend", query=query), spend_table)
+
+
 # ---- the parser ------------------------------------------------------------------------
 
 
@@ -454,6 +501,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
              _access_review)
     p.add_argument("--window-days", type=int, default=30, help="usage window (default 30)")
     p.add_argument("--unused-days", type=int, default=30, help="flag keys unused this long (default 30)")
+
+    # spend
+    p = sub.add_parser("spend", help="spend by key, user, team, agent, org, model, provider or day",
+                       parents=[common])
+    p.set_defaults(func=_run(_spend))
+    p.add_argument("--by", choices=_SPEND_BY, default="model", help="group by (default: model)")
+    p.add_argument("--since", type=since_time, help="a duration ago (7d, 12h) or a time (default: 30d)")
+    p.add_argument("--until", type=since_time, help="a duration ago or a time (default: now)")
+    p.add_argument("--model", help="only this model")
+    p.add_argument("--provider", help="only this provider")
+    p.add_argument("--team", help="only spend charged to this team")
+    p.add_argument("--user", help="only this user's spend (direct or through agents)")
+    p.add_argument("--agent", help="only this agent's spend")
+    p.add_argument("--principal", help="only this principal's spend")
+    p.add_argument("--key", help="only this key's spend (its prefix, sk-sg-…)")
+    p.add_argument("--limit", type=int, help="most rows shown (default 1000; the total counts all)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,8 +65,9 @@ def document(routes: Sequence[Route]) -> dict[str, Any]:
             "title": "Switchgear admin API",
             "version": "1",
             "description": "Manage an organisation's teams, users, service accounts, agents, API keys and "
-                           "grants, and read the audit record. Every request is authorized by the caller's "
-                           "role (see x-switchgear-roles on each operation) and audited.",
+                           "grants, and read the audit record and the spend ledger. Every request is "
+                           "authorized by the caller's role (see x-switchgear-roles on each operation) "
+                           "and audited.",
         },
         "paths": paths,
         "components": {

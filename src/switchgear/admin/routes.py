@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from switchgear.admin import authz, manage, openapi, record
+from switchgear.admin import authz, manage, openapi, record, spend
 from switchgear.admin.call import Call
 from switchgear.admin.router import PREFIX, Route
 from switchgear.admin.schemas import (
@@ -37,6 +37,8 @@ from switchgear.admin.schemas import (
     PrincipalUpdate,
     RotatedKey,
     ServiceAccountCreate,
+    SpendQuery,
+    SpendReport,
     Team,
     TeamCreate,
     TeamList,
@@ -125,6 +127,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{PREFIX}/access-review", "access_review.get", record.access_review,
           "Per credential: granted versus used models and endpoints, unused and non-expiring keys",
           query=AccessReviewQuery, response=AccessReview),
+    Route("GET", f"{PREFIX}/spend", "spend.query", spend.report,
+          "Spend by key, user, team, agent, organisation, model, provider or day, with a total",
+          query=SpendQuery, response=SpendReport),
 )
 
 _DOCUMENT = msgspec.json.encode(openapi.document(ROUTES))

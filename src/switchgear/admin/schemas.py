@@ -24,13 +24,15 @@ from switchgear.identity.repository import (
     Team,
     TeamRole,
 )
+from switchgear.spend.ledger import GroupBy, SpendRow, SpendTotals
 
 __all__ = [
     "AccessReview", "AccessReviewEntry", "AccessReviewQuery", "AgentCreate", "ApiKey", "ApiKeyWithSecret",
     "AuditEntry", "AuditFilter", "AuditPage", "AuditQuery", "AuditVerify", "ErrorBody", "ErrorResponse",
     "Grant", "GrantCreate", "GrantList", "GrantsQuery", "KeyCreate", "KeyList", "KeyRotate", "KeysQuery",
     "Member", "MemberAdd", "MemberList", "Principal", "PrincipalList", "PrincipalUpdate",
-    "RotatedKey", "ServiceAccountCreate", "Team", "TeamCreate", "TeamList", "UserCreate", "Whoami",
+    "RotatedKey", "ServiceAccountCreate", "SpendQuery", "SpendReport", "SpendRow", "SpendTotals", "Team",
+    "TeamCreate", "TeamList", "UserCreate", "Whoami",
 ]
 
 # ---- bounded scalars -----------------------------------------------------------------
@@ -153,6 +155,22 @@ class AccessReviewQuery(_Query):
     unused_days: Annotated[int, Meta(ge=1, le=3650)] = 30
 
 
+class SpendQuery(_Query):
+    group_by: GroupBy = "model"
+    since: Annotated[str, Meta(max_length=40, pattern=_LINE,
+                               description="epoch seconds or ISO 8601; default: 30 days before until")] | None = None
+    until: Annotated[str, Meta(max_length=40, pattern=_LINE,
+                               description="epoch seconds or ISO 8601; default: now")] | None = None
+    model: Annotated[str, Meta(min_length=1, max_length=200, pattern=_LINE)] | None = None
+    provider: Annotated[str, Meta(min_length=1, max_length=100, pattern=_LINE)] | None = None
+    team_id: Id | None = None
+    principal_id: Id | None = None
+    user_id: Id | None = None
+    agent_id: Id | None = None
+    credential_id: Id | None = None
+    limit: Annotated[int, Meta(ge=1, le=10_000, description="most groups returned (highest cost first)")] = 1000
+
+
 class AuditFilter(msgspec.Struct, kw_only=True, frozen=True):
     """What ``AuditRecords.query``/``export`` are asked for. ``org_id`` is always the
     caller's organisation (never taken from the request): the record is read per org."""
@@ -261,6 +279,20 @@ class AccessReview(msgspec.Struct, kw_only=True):
     window_days: int
     unused_days: int
     entries: list[AccessReviewEntry]
+
+
+class SpendReport(msgspec.Struct, kw_only=True):
+    """Spend in [since, until) grouped by group_by, highest cost first (by date for "day");
+    total covers every group, even those cut off by limit (has_more). A team admin sees
+    only spend charged to their teams."""
+
+    object: Literal["list"] = "list"
+    group_by: GroupBy
+    since: float
+    until: float
+    data: list[SpendRow]
+    total: SpendTotals
+    has_more: bool = False
 
 
 class ErrorBody(msgspec.Struct, kw_only=True):

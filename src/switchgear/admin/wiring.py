@@ -30,7 +30,7 @@ def admin_entry(e: AdminEvent) -> AuditEntry:
         org_id=p.org_id, principal_id=p.id, principal_name=p.name, principal_kind=p.kind,
         agent_id=p.id if p.kind == "agent" else None, agent_name=p.name if p.kind == "agent" else None,
         credential_id=p.key_id, status=e.status, error_code=e.rule if e.decision == "deny" else None,
-        target=e.target, details={**e.details, "method": e.method, "path": e.path},
+        target=e.target, details={**e.details, "method": e.method, "path": e.path}, client_ip=e.client_ip,
     )
 
 

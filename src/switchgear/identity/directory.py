@@ -60,6 +60,7 @@ class Tables:
     teams_by_name: dict[tuple[str, str], str]  # (org_id, team name) -> team id
     team_rights: dict[str, Rights]
     orgs_by_name: dict[str, str]
+    disabled_external: frozenset[tuple[str, str]] = frozenset()  # disabled users' (org_id, external_id)
 
 
 EMPTY = Tables(0, {}, {}, {}, {}, {}, {})
@@ -81,6 +82,7 @@ def build_tables(snap: repo.Snapshot) -> Tables:
     principals: dict[str, Principal] = {}
     disabled: set[str] = set()
     users_by_external: dict[tuple[str, str], Principal] = {}
+    disabled_external: set[tuple[str, str]] = set()
     for row in snap.principals:
         teams = frozenset(teams_of.get(row.id, ()))
         grants = list(own.get(row.id, ()))
@@ -94,6 +96,8 @@ def build_tables(snap: repo.Snapshot) -> Tables:
         principals[row.id] = principal
         if row.disabled:
             disabled.add(row.id)
+            if row.external_id:
+                disabled_external.add((row.org_id, row.external_id))
         elif row.kind == "user" and row.external_id:
             users_by_external[(row.org_id, row.external_id)] = principal
     keys: dict[bytes, KeyEntry] = {}
@@ -112,6 +116,7 @@ def build_tables(snap: repo.Snapshot) -> Tables:
         teams_by_name={(t.org_id, t.name): t.id for t in snap.teams},
         team_rights={tid: Rights(tuple(gs)) for tid, gs in team_rights.items()},
         orgs_by_name={o.name: o.id for o in snap.orgs},
+        disabled_external=frozenset(disabled_external),
     )
 
 
@@ -135,7 +140,7 @@ class Directory:
         self._probe: sqlite3.Connection | None = None  # SQLite: data_version on the loop thread
         self._data_version = -1
         self._next_probe = 0.0
-        self._token_cache: dict[str, tuple[Tables, Principal]] = {}
+        self._token_cache: dict[Any, tuple[Tables, Principal]] = {}
 
     # ---- lookup (the hot path) ----------------------------------------------------------
 
@@ -161,12 +166,22 @@ class Directory:
         """A verified OIDC identity (identity.oidc.OidcIdentity) as a principal: the store's
         user with that subject (and its grants) when there is one, plus the rights of the
         teams its claims map to, and the role its claims map to. Cached per token."""
-        cached = self._token_cache.get(ident.credential_id)
+        # Keyed by the whole verified identity: two tokens of one subject with different
+        # claims (groups, roles) never share a principal.
+        cached = self._token_cache.get(ident)
         tables = self.tables
-        if cached is not None and cached[0] is tables and cached[1].expires_at == ident.expires_at:
+        if cached is not None and cached[0] is tables:
             return cached[1]
         org_id = tables.orgs_by_name.get(ident.org) if ident.org else None
-        base = tables.users_by_external.get((org_id, ident.subject)) if org_id else None
+        base = None
+        if org_id:
+            # A store user is linked by external_id "<issuer>#<subject>" (or the bare subject).
+            for ext in (f"{ident.issuer}#{ident.subject}", ident.subject):
+                if (org_id, ext) in tables.disabled_external:
+                    raise AuthenticationFailed(f"user '{ident.subject}' is disabled")
+                base = tables.users_by_external.get((org_id, ext))
+                if base is not None:
+                    break
         rights = base.rights if base is not None else Rights()
         teams = set(base.teams) if base is not None else set()
         for name in ident.teams:
@@ -189,7 +204,7 @@ class Directory:
         )
         if len(self._token_cache) >= 10_000:
             self._token_cache.clear()  # bounded; rebuilt on demand
-        self._token_cache[ident.credential_id] = (tables, p)
+        self._token_cache[ident] = (tables, p)
         return p
 
     def probe(self, now: float) -> None:

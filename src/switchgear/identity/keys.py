@@ -10,6 +10,7 @@ slow password hash to protect against, and verification costs one SHA-256.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import string
 
@@ -34,3 +35,11 @@ def digest(secret: str) -> bytes:
 
 def digest_hex(secret: str) -> str:
     return digest(secret).hex()
+
+
+_SECRET = re.compile(r"sk-sg-[a-z0-9]{8}_[A-Za-z0-9_-]+")
+
+
+def scrub(text: str) -> str:
+    """``text`` with any gateway key secret in it cut to its visible prefix."""
+    return _SECRET.sub(lambda m: m.group(0)[: len(KEY_PREFIX) + 8] + "_[redacted]", text)

@@ -52,7 +52,12 @@ class Authorize:
         raw = ctx.raw
         asked = None
         if self.token_field is not None and raw is not None:
-            asked = raw.get("max_completion_tokens", raw.get("max_tokens"))
+            asked = raw.get(self.token_field)
+            if self.token_field == "max_completion_tokens":
+                # Chat takes both spellings and vendors read one or the other: judge the larger.
+                legacy = raw.get("max_tokens")
+                if legacy is not None and (asked is None or (type(legacy) is int and type(asked) is int and legacy > asked)):
+                    asked = legacy
             if asked is None:
                 cap = p.rights.token_cap(self.endpoint, model)
                 if user is not None:
