@@ -28,10 +28,10 @@ async def test_run_commits_and_rolls_back(store_url: str) -> None:
 
 def test_fresh_database_has_every_migration_pending(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with stores.sqlite_database(str(tmp_path), migrated=False) as url:
-        assert migrate.pending(url) == ["0001_identity", "0002_audit"]
+        assert migrate.pending(url) == ["0001_identity", "0002_audit", "0003_spend"]
         with pytest.raises(StoreError, match="switchgear db upgrade"):
             migrate.check(url)
-        assert migrate.upgrade(url) == ["0001_identity", "0002_audit"]
+        assert migrate.upgrade(url) == ["0001_identity", "0002_audit", "0003_spend"]
         assert migrate.pending(url) == []
         migrate.check(url)
         assert migrate.upgrade(url) == []  # idempotent
@@ -39,7 +39,7 @@ def test_fresh_database_has_every_migration_pending(tmp_path) -> None:  # type: 
 
 def test_postgres_migrations_apply_and_check() -> None:
     with stores.postgres_database(migrated=False) as url:
-        assert migrate.pending(url) == ["0001_identity", "0002_audit"]
+        assert migrate.pending(url) == ["0001_identity", "0002_audit", "0003_spend"]
         migrate.upgrade(url)
         migrate.check(url)
 

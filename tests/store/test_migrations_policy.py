@@ -43,14 +43,14 @@ def test_the_gateway_refuses_a_schema_older_than_its_code(tmp_path: Path) -> Non
             backend.rollback_migrations(newest)
     finally:
         backend.connection.close()
-    assert migrate.pending(url) == ["0002_audit"]
+    assert migrate.pending(url) == ["0003_spend"]
     cfg = tmp_path / "sg.yaml"
     cfg.write_text(yaml.safe_dump({"store": {"url": url}}))
     out = subprocess.run([sys.executable, "-m", "switchgear.cli", "serve", "--config", str(cfg), "--port", "0"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
-    assert "needs migrations 0002_audit" in out.stderr and "switchgear db upgrade" in out.stderr
+    assert "needs migrations 0003_spend" in out.stderr and "switchgear db upgrade" in out.stderr
     up = subprocess.run([sys.executable, "-m", "switchgear.cli", "db", "upgrade", "--store", url],
                         capture_output=True, text=True, timeout=30)
-    assert up.returncode == 0 and "applied 0002_audit" in up.stdout
+    assert up.returncode == 0 and "applied 0003_spend" in up.stdout
     assert migrate.pending(url) == []
