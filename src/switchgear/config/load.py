@@ -171,6 +171,56 @@ def _check_references(cfg: Config, problems: list[str]) -> None:
                 Requirements.of(regions=r.regions, data_class=r.data_classes, environments=r.environments)
             except ValueError as e:
                 problems.append(f"auth.keys[{i}].requirements: {e}")
+    _check_limits(cfg, problems)
+
+
+def _check_limits(cfg: Config, problems: list[str]) -> None:
+    """Budgets and rate limits: scopes name one subject; limits are positive; names unique."""
+    from switchgear.limits.periods import check_timezone
+    from switchgear.limits.plan import scope_problems
+
+    lim = cfg.limits
+    tz_problem = check_timezone(lim.timezone)
+    if tz_problem:
+        problems.append(f"limits.timezone: {tz_problem}")
+    if lim.reservation_ttl_s <= 0:
+        problems.append("limits.reservation_ttl_s: must be > 0")
+    if lim.backend_timeout_ms <= 0:
+        problems.append("limits.backend_timeout_ms: must be > 0")
+    seen: set[str] = set()
+    for i, b in enumerate(lim.budgets):
+        at = f"limits.budgets[{i}]"
+        if b.name in seen:
+            problems.append(f"{at}.name: duplicate budget name '{b.name}'")
+        seen.add(b.name)
+        problems.extend(scope_problems(b.scope, f"{at}.scope", budget=True))
+        if b.limit_usd <= 0:
+            problems.append(f"{at}.limit_usd: must be > 0")
+        for f in b.soft_thresholds:
+            if not 0 < f < 1:
+                problems.append(f"{at}.soft_thresholds: each is a fraction of the limit, between 0 and 1 (got {f})")
+    seen = set()
+    for i, r in enumerate(lim.rate_limits):
+        at = f"limits.rate_limits[{i}]"
+        if r.name in seen:
+            problems.append(f"{at}.name: duplicate rate limit name '{r.name}'")
+        seen.add(r.name)
+        problems.extend(scope_problems(r.scope, f"{at}.scope", budget=False))
+        if r.rpm is None and r.tpm is None and r.concurrent is None:
+            problems.append(f"{at}: set rpm, tpm or concurrent")
+        for name in ("rpm", "tpm", "concurrent"):
+            v = getattr(r, name)
+            if v is not None and v < 1:
+                problems.append(f"{at}.{name}: must be >= 1")
+    from switchgear.pricing.entries import check_price_entries
+
+    problems.extend(check_price_entries(cfg.pricing.prices))
+    c = cfg.cache
+    if c.max_entries < 1 or c.max_bytes < 1 or c.max_entry_bytes < 1:
+        problems.append("cache: max_entries, max_bytes and max_entry_bytes must be >= 1")
+    for i, m in enumerate(cfg.models):
+        if m.cache is not None and m.cache.ttl_s <= 0:
+            problems.append(f"models[{i}].cache.ttl_s: must be > 0")
 
 
 def _check_health_check(h: Any, p: ProviderConfig, vendor: Any, at: str, problems: list[str]) -> None:

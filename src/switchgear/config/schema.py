@@ -5,6 +5,7 @@ Parsed once at start into immutable values; a reload builds a new snapshot.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, Literal
 
 import msgspec
@@ -323,7 +324,7 @@ class PriceEntry(_Strict, kw_only=True):
     cached_input_per_mtok: float | None = None  # default: the input price
     reasoning_per_mtok: float | None = None  # default: the output price
     max_output_tokens: int | None = None  # the model's output ceiling (worst case without max_tokens)
-    effective: str | None = None  # ISO date from which this price applies
+    effective: datetime.date | None = None  # the date from which this price applies
 
 
 class PricingConfig(_Strict):
