@@ -15,6 +15,8 @@ import msgspec
 
 from switchgear.config.load import ConfigError
 from switchgear.config.schema import Config, DeploymentConfig, ModelConfig, ProviderConfig
+from switchgear.limits.plan import LimitsPlan
+from switchgear.pricing.catalog import PriceCatalog
 from switchgear.services import Services, config_only
 from switchgear.stages.authenticate import Authenticate, AuthenticateLive
 from switchgear.providers.catalog import Vendor, auth_headers, load_catalog
@@ -50,6 +52,33 @@ class Runtime:
     health: HealthRegistry
     breakers: dict[str, CircuitBreaker]
     retry_budget: RetryBudget
+    catalog: PriceCatalog  # prices (bundled + config) for metering and worst cases
+    limits_plan: LimitsPlan  # which budgets and rate limits apply to whom
+
+    def reachable(self, route: ModelRoute) -> tuple[Deployment, ...]:
+        """Every deployment that may answer a request for ``route``: its own, then its
+        fallback models' (transitively). The worst case of a request is priced over these."""
+        out: list[Deployment] = []
+        seen: set[str] = set()
+        queue = [route]
+        while queue:
+            r = queue.pop(0)
+            if r.name in seen:
+                continue
+            seen.add(r.name)
+            out.extend(d for d in r.deployments if d not in out)
+            for names in r.fallbacks.values():
+                queue.extend(self.routes.exact[n] for n in names if n in self.routes.exact)
+        return tuple(out)
+
+    def name_of(self, kind: str, id_: str) -> str | None:
+        """A team's or organisation's name, for budget and rate-limit scopes."""
+        t = self.services.directory.tables
+        if kind == "team":
+            return t.team_names.get(id_)
+        if kind == "org":
+            return t.org_names.get(id_)
+        return None
 
     async def aclose(self) -> None:
         for pool in self.pools:
@@ -292,4 +321,6 @@ def build_runtime(
         health=health,
         breakers=_breakers(cfg, previous),
         retry_budget=previous.retry_budget if previous is not None else RetryBudget(),
+        catalog=PriceCatalog.build(cfg.pricing, cfg.source),
+        limits_plan=LimitsPlan(cfg.limits),
     )

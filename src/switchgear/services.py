@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from switchgear.config.schema import Config
@@ -29,6 +29,11 @@ class Services:
     db: Database | None = None
     audit: Any = None  # audit.writer.AuditWriter
     signer: Any = None  # audit.signing.Signer: signs checkpoints; its public key verifies them
+    limits: Any = None  # limits.backend.LimitsBackend (memory, or Redis with its failure mode)
+    spend: Any = None  # spend.writer.SpendWriter (with a store)
+    cache: Any = None  # cache.entry.CacheStore (when some model opted in)
+    alerts: Any = None  # limits.alerts.Alerts: soft-threshold alerts
+    limit_stages: list[Any] = field(default_factory=list)  # stages.limits.Limits: settle on shutdown
 
     @property
     def live(self) -> bool:
@@ -36,7 +41,17 @@ class Services:
         return self.db is not None or self.oidc is not None
 
     async def close(self) -> None:
-        """Flush the audit record first: it is what a shutdown must not lose."""
+        """Settle what is in flight, then flush the records: what a shutdown must not lose."""
+        for stage in self.limit_stages:
+            await stage.drain()
+        if self.limits is not None:
+            await self.limits.aclose()
+        if self.alerts is not None:
+            await self.alerts.aclose()
+        if self.cache is not None:
+            await self.cache.close()
+        if self.spend is not None:
+            await self.spend.stop()
         if self.audit is not None:
             await self.audit.stop()
         await self.directory.stop()
@@ -52,7 +67,22 @@ def config_only(cfg: Config) -> Services:
         from switchgear.identity.oidc import OidcVerifier
 
         oidc = OidcVerifier(cfg.auth.oidc)
-    return Services(directory=Directory(config_key_table(cfg.auth.keys)), oidc=oidc)
+    services = Services(directory=Directory(config_key_table(cfg.auth.keys)), oidc=oidc)
+    lim = cfg.limits
+    if lim.budgets or lim.rate_limits:
+        from switchgear.limits.alerts import Alerts
+        from switchgear.limits.backend import open_backend
+
+        services.limits = open_backend(
+            backend=lim.backend, redis_url=lim.redis_url, key_prefix=lim.key_prefix,
+            on_backend_error=lim.on_backend_error, backend_timeout_ms=lim.backend_timeout_ms,
+        )
+        services.alerts = Alerts(lim.alert_webhook)
+    if any(m.cache is not None for m in cfg.models):
+        from switchgear.cache.wiring import build_store
+
+        services.cache = build_store(cfg.cache, cfg.limits)
+    return services
 
 
 def _is_new_sqlite(url: str) -> bool:
@@ -98,6 +128,10 @@ async def open_services(cfg: Config) -> Services:
         services.signer = signer = Signer.load_or_create(cfg.audit.signing_key_file)
         services.audit = AuditWriter(db, cfg.audit, signer)
         await services.audit.start()
+    from switchgear.spend.writer import SpendWriter
+
+    services.spend = SpendWriter(db, cfg.limits.timezone)
+    await services.spend.start()
     if services.oidc is not None:
         await services.oidc.warm()
     return services

@@ -18,14 +18,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from switchgear.cache import (
-    Answered,
-    MemoryStore,
-    Recorder,
-    RedisStore,
-    ResponseCache,
-    directives,
-)
+from switchgear.cache.memory import MemoryStore
+from switchgear.cache.recorder import Recorder
+from switchgear.cache.redis_store import RedisStore
+from switchgear.cache.stage import Answered, ResponseCache, directives
 from switchgear.core.context import RequestContext
 from switchgear.core.errors import (
     GatewayError,

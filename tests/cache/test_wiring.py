@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from switchgear.cache import MemoryStore, RedisStore, build_store, ttls_from_config
+from switchgear.cache.memory import MemoryStore
+from switchgear.cache.redis_store import RedisStore
+from switchgear.cache.wiring import build_store, ttls_from_config
 from switchgear.config.schema import (
     CacheConfig,
     DeploymentConfig,

@@ -12,38 +12,3 @@ Wiring (pipeline/order.py, chat chains only, and only when some model opted in):
 placed after authorize/resolve_route/rate_limit/budget/guard_input and right before
 dispatch; the chain runner treats ``Answered`` as success (see stage.Answered).
 """
-
-from switchgear.cache.entry import CacheStore, Entry, StoreStats
-from switchgear.cache.key import EXCLUDED, VERSION, cache_key, scope_for, shape_for
-from switchgear.cache.memory import MemoryStore
-from switchgear.cache.recorder import Recorder
-from switchgear.cache.redis_store import RedisStore
-from switchgear.cache.stage import (
-    HEADER,
-    Answered,
-    CacheCounters,
-    ResponseCache,
-    directives,
-)
-from switchgear.cache.wiring import build_store, ttls_from_config
-
-__all__ = [
-    "EXCLUDED",
-    "HEADER",
-    "VERSION",
-    "Answered",
-    "CacheCounters",
-    "CacheStore",
-    "Entry",
-    "MemoryStore",
-    "Recorder",
-    "RedisStore",
-    "ResponseCache",
-    "StoreStats",
-    "build_store",
-    "cache_key",
-    "directives",
-    "scope_for",
-    "shape_for",
-    "ttls_from_config",
-]

@@ -44,12 +44,7 @@ _NO_CACHE = ("cache-control", "no-cache")  # as dispatch sends on a live stream
 _RECORDER = "cache_recorder"  # ctx.state key of this request's Recorder
 
 
-class Answered(Exception):
-    """A stage has sent the complete response itself: stop the chain, this is success.
-
-    Raised after ctx.status, ctx.response_started and ctx.usage are set. The chain
-    runner (or the app) must catch it before its generic ``except Exception``.
-    """
+from switchgear.pipeline.stage import Answered  # noqa: E402 - re-exported for callers
 
 
 def directives(value: str) -> tuple[bool, bool]:

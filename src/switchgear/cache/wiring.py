@@ -7,7 +7,6 @@ from typing import Any
 
 from switchgear.cache.entry import CacheStore
 from switchgear.cache.memory import MemoryStore
-from switchgear.cache.redis_store import RedisStore
 
 REDIS_KEY_SPACE = "cache:"  # under limits.key_prefix: "switchgear:cache:<sha256>"
 
@@ -21,6 +20,8 @@ def build_store(cache: Any, limits: Any) -> CacheStore:
     """``cache``: config CacheConfig; ``limits``: config LimitsConfig (Redis URL, key
     prefix and timeout are shared with the limits backend)."""
     if cache.backend == "redis":
+        from switchgear.cache.redis_store import RedisStore  # only when configured
+
         return RedisStore.from_url(
             limits.redis_url,
             limits.key_prefix + REDIS_KEY_SPACE,

@@ -42,6 +42,7 @@ class RequestContext:
         "requirements",
         "team_id",
         "extra_headers",
+        "cost_nano",
         "route",
         "upstream_model",
         "deployment",
@@ -73,6 +74,7 @@ class RequestContext:
         self.requirements: Any = None  # placement requirements from the caller's key and grant
         self.team_id: str | None = None  # the team charged: the team whose grant allowed the request
         self.extra_headers: list[tuple[str, str]] | None = None  # added to the response (rate limits …)
+        self.cost_nano: int | None = None  # what the request cost (nano-USD), set by meter; None: unpriced
         self.route: Any = None  # routing.ModelRoute
         self.upstream_model: str | None = None  # set by a wildcard route ("openai/*"): the model to ask for
         self.deployment: Any = None  # the deployment that answered (or was last tried)

@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from switchgear.core.errors import AuthenticationFailed
@@ -61,6 +61,8 @@ class Tables:
     team_rights: dict[str, Rights]
     orgs_by_name: dict[str, str]
     disabled_external: frozenset[tuple[str, str]] = frozenset()  # disabled users' (org_id, external_id)
+    team_names: dict[str, str] = field(default_factory=dict)  # team id -> name
+    org_names: dict[str, str] = field(default_factory=dict)  # org id -> name
 
 
 EMPTY = Tables(0, {}, {}, {}, {}, {}, {})
@@ -117,6 +119,8 @@ def build_tables(snap: repo.Snapshot) -> Tables:
         team_rights={tid: Rights(tuple(gs)) for tid, gs in team_rights.items()},
         orgs_by_name={o.name: o.id for o in snap.orgs},
         disabled_external=frozenset(disabled_external),
+        team_names={t.id: t.name for t in snap.teams},
+        org_names={o.id: o.name for o in snap.orgs},
     )
 
 

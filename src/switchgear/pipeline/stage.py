@@ -15,6 +15,11 @@ from typing import Any, Awaitable, Callable, Protocol
 from switchgear.core.context import RequestContext
 
 
+class Answered(Exception):
+    """A stage has sent the complete response itself (a cache hit): stop the chain; this
+    is success. Raised after ctx.status, ctx.response_started and ctx.usage are set."""
+
+
 class Stage(Protocol):
     name: str
 
@@ -35,11 +40,14 @@ class Chain:
         self._reversed = tuple(reversed(stages))
 
     async def run(self, ctx: RequestContext) -> None:
-        for call, awaits in self._calls:
-            if awaits:
-                await call(ctx)
-            else:
-                call(ctx)
+        try:
+            for call, awaits in self._calls:
+                if awaits:
+                    await call(ctx)
+                else:
+                    call(ctx)
+        except Answered:
+            pass  # a stage answered the request itself
 
     def complete(self, ctx: RequestContext) -> None:
         for stage in self._reversed:

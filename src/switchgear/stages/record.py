@@ -57,6 +57,7 @@ def request_entry(ctx: RequestContext, endpoint: str, status: int, err: GatewayE
         output_tokens=u.output_tokens if u is not None else None,
         cached_input_tokens=u.cached_input_tokens if u is not None else None,
         reasoning_tokens=u.reasoning_tokens if u is not None else None,
+        cost_usd=ctx.cost_nano / 1_000_000_000 if ctx.cost_nano is not None else None,
         client_ip=ctx.client_ip,
     )
 
