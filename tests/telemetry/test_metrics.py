@@ -50,3 +50,14 @@ def test_a_value_on_a_bucket_bound_counts_in_that_bucket() -> None:
     s = samples(m)
     lv = (("endpoint", "chat"), ("model", "m"), ("provider", "p"))
     assert s[("switchgear_request_duration_seconds_bucket", tuple(sorted((*lv, ("le", "0.005")))))] == 1
+
+
+def test_cost_is_summed_per_model_and_provider_in_usd() -> None:
+    from switchgear.telemetry.metrics import Metrics
+
+    m = Metrics()
+    m.observe_request("chat", "gpt", "openai", 200, 0.1, None, None, None, 1_500_000_000)
+    m.observe_request("messages", "gpt", "openai", 200, 0.1, None, None, None, 500_000_000)
+    m.observe_request("chat", "gpt", "openai", 502, 0.1, None, "upstream_unavailable", None, None)
+    text = m.render().decode()
+    assert 'switchgear_cost_usd_total{model="gpt",provider="openai"} 2.0' in text

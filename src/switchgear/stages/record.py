@@ -86,7 +86,7 @@ class Record:
         ttft = ctx.first_byte_at - ctx.started if ctx.first_byte_at else None
         self.metrics.observe_request(
             self.endpoint, model, provider, status, time.perf_counter() - ctx.started, ttft,
-            err.code if err is not None else None, ctx.usage,
+            err.code if err is not None else None, ctx.usage, ctx.cost_nano,
         )
         if self.audit is not None:
             self.audit.submit(request_entry(ctx, self.endpoint, status, err))

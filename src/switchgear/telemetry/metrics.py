@@ -50,7 +50,7 @@ class _Histogram:
 class _Series:
     """Everything recorded for one (endpoint, model, provider)."""
 
-    __slots__ = ("statuses", "errors", "latency", "ttft", "tokens")
+    __slots__ = ("statuses", "errors", "latency", "ttft", "tokens", "cost_nano")
 
     def __init__(self) -> None:
         self.statuses: dict[int, int] = {}
@@ -58,6 +58,7 @@ class _Series:
         self.latency = _Histogram(LATENCY_BUCKETS)
         self.ttft = _Histogram(TTFT_BUCKETS)
         self.tokens = [0, 0, 0, 0]  # input, output, cached_input, reasoning
+        self.cost_nano = 0  # integer nano-USD (limits.types)
 
 
 _DIRECTIONS = ("input", "output", "cached_input", "reasoning")
@@ -79,7 +80,7 @@ class Metrics:
 
     def observe_request(
         self, endpoint: str, model: str, provider: str, status: int, seconds: float, ttft: float | None,
-        code: str | None, usage: Usage | None = None,
+        code: str | None, usage: Usage | None = None, cost_nano: int | None = None,
     ) -> None:
         s = self._get((endpoint, model, provider))
         s.statuses[status] = s.statuses.get(status, 0) + 1
@@ -94,6 +95,8 @@ class Metrics:
             t[1] += usage.output_tokens
             t[2] += usage.cached_input_tokens
             t[3] += usage.reasoning_tokens
+        if cost_nano:
+            s.cost_nano += cost_nano
 
     def observe_attempt_failure(self, provider: str, code: str) -> None:
         key = (provider, code)
@@ -124,6 +127,10 @@ class _Collector:
             "switchgear_tokens", "Tokens by direction (input includes cached_input)",
             labels=["model", "provider", "direction"],
         )
+        cost = CounterMetricFamily(
+            "switchgear_cost_usd", "What requests cost at the price catalog's prices", labels=["model", "provider"],
+        )
+        cost_totals: dict[tuple[str, str], int] = {}
         token_totals: dict[tuple[str, str], list[int]] = {}
         for (endpoint, model, provider), s in list(self.m.series.items()):
             lv = [endpoint, model, provider]
@@ -134,6 +141,8 @@ class _Collector:
             latency.add_metric(lv, s.latency.cumulative(), s.latency.sum)
             if s.ttft.sum or any(s.ttft.counts):
                 ttft.add_metric(lv, s.ttft.cumulative(), s.ttft.sum)
+            if s.cost_nano:
+                cost_totals[(model, provider)] = cost_totals.get((model, provider), 0) + s.cost_nano
             acc = token_totals.setdefault((model, provider), [0, 0, 0, 0])
             for i, n in enumerate(s.tokens):
                 acc[i] += n
@@ -149,4 +158,6 @@ class _Collector:
             failures.add_metric([provider, code], n)
         inflight = GaugeMetricFamily("switchgear_inflight_requests", "Requests in progress")
         inflight.add_metric([], self.m.inflight)
-        yield from (requests, errors, latency, ttft, tokens, failures, inflight)
+        for (model, provider), n in cost_totals.items():
+            cost.add_metric([model, provider], n / 1_000_000_000)
+        yield from (requests, errors, latency, ttft, tokens, cost, failures, inflight)
