@@ -360,7 +360,7 @@ def limits_conf(kind: str) -> dict:
         return {}
     return {"limits": {
         "backend": kind, "key_prefix": f"sgbench:{os.getpid()}:",
-        "budgets": [{"name": "bench-daily", "scope": {"key": "*"}, "period": "daily", "limit_usd": 1e9}],
+        "budgets": [{"name": "bench-daily", "scope": {"key": "*"}, "period": "daily", "limit_usd": 1e6}],
         "rate_limits": [{"name": "bench-rpm", "scope": {"key": "*"}, "rpm": 100_000_000, "tpm": 10**15}],
     }}
 

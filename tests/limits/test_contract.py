@@ -363,3 +363,12 @@ async def test_first_failure_is_reported(backend: LimitsBackend) -> None:
     rk = RateKey("conc", "", concurrent=0)
     r = await backend.admit(adm((bk,), rates=(rk,)))
     assert isinstance(r, Refused) and r.kind == "budget"
+
+
+async def test_a_free_request_settles_cleanly(backend) -> None:  # type: ignore[no-untyped-def]
+    """An unpriced model reserves 0: settling must not send Redis a "-0" (regression)."""
+    key = BudgetKey("free", "", 0, None, 10 * C)
+    ok = await backend.admit(Admission("t-free", (key,), 0, (), 0, 60.0))
+    assert isinstance(ok, Admitted)
+    await backend.complete("t-free", 0, 0)
+    assert await backend.budget_usage(key) == (0, 0)

@@ -174,6 +174,9 @@ def _check_references(cfg: Config, problems: list[str]) -> None:
     _check_limits(cfg, problems)
 
 
+MAX_BUDGET_USD = 9_000_000.0  # 9e15 nano-USD < 2^53
+
+
 def _check_limits(cfg: Config, problems: list[str]) -> None:
     """Budgets and rate limits: scopes name one subject; limits are positive; names unique."""
     from switchgear.limits.periods import check_timezone
@@ -196,6 +199,9 @@ def _check_limits(cfg: Config, problems: list[str]) -> None:
         problems.extend(scope_problems(b.scope, f"{at}.scope", budget=True))
         if b.limit_usd <= 0:
             problems.append(f"{at}.limit_usd: must be > 0")
+        elif b.limit_usd > MAX_BUDGET_USD:
+            # Counters are nano-USD; the Redis scripts' numbers are exact integers up to 2^53.
+            problems.append(f"{at}.limit_usd: at most {MAX_BUDGET_USD:,.0f} (split a larger budget by scope)")
         for f in b.soft_thresholds:
             if not 0 < f < 1:
                 problems.append(f"{at}.soft_thresholds: each is a fraction of the limit, between 0 and 1 (got {f})")

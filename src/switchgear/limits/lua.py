@@ -35,7 +35,7 @@ local function purge_budget(bh, bz)
     local freed = 0
     for i = 1, n do freed = freed + tonumber(string.match(dead[i], '^(%d+):')) end
     redis.call('ZREM', bz, unpack(dead))
-    redis.call('HINCRBY', bh, 'r', -freed)
+    redis.call('HINCRBY', bh, 'r', 0 - freed)  -- never unary minus: -0 formats as "-0", which HINCRBY refuses
   end
 end
 
@@ -208,7 +208,7 @@ for i = 1, nb do
   local held = redis.call('ZREM', bz, member)
   -- A counter gone is a period long over: nothing left to settle there.
   if redis.call('EXISTS', bh) == 1 then
-    if held == 1 then redis.call('HINCRBY', bh, 'r', -reserve) end
+    if held == 1 then redis.call('HINCRBY', bh, 'r', 0 - reserve) end
     local s = redis.call('HINCRBY', bh, 's', actual)
     local soft = A[6 + 4 * i]
     if soft ~= '' then

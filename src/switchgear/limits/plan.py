@@ -101,6 +101,9 @@ class LimitsPlan:
         self.deployment_rates = self.rates.pop("deployment", [])
         self.active = bool(self.budgets or self.rates)
         self._periods: dict[str, tuple[int, int | None]] = {}
+        # Subject -> its counters, until the earliest period among them ends: most requests
+        # come from few subjects, so the keys are built once per subject and period.
+        self._keys: dict[Subject, tuple[float, tuple[tuple[BudgetKey, ...], tuple[RateKey, ...]]]] = {}
 
     def _period(self, period: str, now: float) -> tuple[int, int | None]:
         cached = self._periods.get(period)
@@ -111,6 +114,17 @@ class LimitsPlan:
         return bounds
 
     def keys(self, s: Subject, now: float) -> tuple[tuple[BudgetKey, ...], tuple[RateKey, ...]]:
+        hit = self._keys.get(s)
+        if hit is not None and now < hit[0]:
+            return hit[1]
+        out = self._build_keys(s, now)
+        until = min((b.reset_at for b in out[0] if b.reset_at is not None), default=float("inf"))
+        if len(self._keys) >= 50_000:
+            self._keys.clear()  # bounded: rebuilt on demand
+        self._keys[s] = (until, out)
+        return out
+
+    def _build_keys(self, s: Subject, now: float) -> tuple[tuple[BudgetKey, ...], tuple[RateKey, ...]]:
         budgets: list[BudgetKey] = []
         rates: list[RateKey] = []
         for kind, entries in self.budgets.items():

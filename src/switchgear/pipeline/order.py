@@ -32,7 +32,7 @@ from switchgear.pipeline.stage import Chain
 from switchgear.stages.authorize import Authorize
 from switchgear.stages.dispatch import Dispatch
 from switchgear.stages.dispatch_embeddings import DispatchEmbeddings
-from switchgear.stages.limits import Limits
+from switchgear.stages.limits import Limits, LimitsLocal
 from switchgear.stages.meter import Meter
 from switchgear.stages.parse_request import ParseChat, ParseEmbeddings
 from switchgear.stages.record import Record
@@ -47,8 +47,9 @@ def _limits(rt: Any) -> tuple[Any, ...]:
     s = rt.services
     if s.limits is None or not rt.limits_plan.active:
         return ()
-    stage = Limits(rt.limits_plan, s.limits, rt.catalog, rt.name_of, rt.config.limits.reservation_ttl_s,
-                   rt.reachable, s.alerts)
+    cls = LimitsLocal if hasattr(s.limits, "admit_now") else Limits
+    stage = cls(rt.limits_plan, s.limits, rt.catalog, rt.name_of, rt.config.limits.reservation_ttl_s,
+                rt.reachable, s.alerts)
     s.limit_stages.append(stage)
     return (stage,)
 

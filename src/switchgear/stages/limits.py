@@ -91,7 +91,7 @@ def requested_max_output(ctx: RequestContext) -> int | None:
 
 class Limits:
     name = "limits"
-    __slots__ = ("plan", "backend", "catalog", "names", "ttl_s", "reachable", "on_crossed", "_pending")
+    __slots__ = ("plan", "backend", "catalog", "names", "ttl_s", "reachable", "on_crossed", "_pending", "_prices")
 
     def __init__(
         self, plan: LimitsPlan, backend: Any, catalog: PriceCatalog, names: Callable[[str, str], str | None],
@@ -105,40 +105,66 @@ class Limits:
         self.reachable = reachable  # route -> every deployment that may answer it (fallbacks too)
         self.on_crossed = on_crossed
         self._pending: set[asyncio.Task[None]] = set()  # completions in flight (kept referenced)
+        # (route, upstream model) -> (valid until, the prices of every deployment that may answer)
+        self._prices: dict[tuple[str, str | None], tuple[float, tuple[Any, ...]]] = {}
 
-    def worst_case(self, ctx: RequestContext, input_upper: int, max_out: int | None) -> int:
-        now = time.time()
-        worst = 0
-        for dep in self.reachable(ctx.route):
+    def prices(self, ctx: RequestContext, now: float) -> tuple[Any, ...]:
+        """The prices a request may be billed at; looked up once a minute per route (a
+        price's effective date can pass while the gateway runs)."""
+        key = (ctx.route.name, ctx.upstream_model)
+        hit = self._prices.get(key)
+        if hit is not None and now < hit[0]:
+            return hit[1]
+        found = []
+        route = ctx.route
+        for dep in self.reachable(route):
             t = dep.target
-            model = ctx.upstream_model if (ctx.upstream_model and dep in ctx.route.deployments) else t.model
+            model = ctx.upstream_model if (ctx.upstream_model and dep in route.deployments) else t.model
             price = self.catalog.lookup(t.vendor, model, now)
-            if price is None:
-                continue  # unpriced: counted as free (warned about at start)
+            if price is not None and price not in found:
+                found.append(price)  # unpriced: counted as free (meter warns once)
+        if len(self._prices) >= 10_000:
+            self._prices.clear()
+        self._prices[key] = (now + 60.0, tuple(found))
+        return tuple(found)
+
+    def worst_case(self, ctx: RequestContext, input_upper: int, max_out: int | None, now: float) -> int:
+        worst = 0
+        for price in self.prices(ctx, now):
             out = max_out or price.max_output_tokens or DEFAULT_MAX_OUTPUT
-            worst = max(worst, worst_case_nano(price, input_upper, out))
+            w = worst_case_nano(price, input_upper, out)
+            if w > worst:
+                worst = w
         return worst
 
-    async def on_request(self, ctx: RequestContext) -> None:
-        p = ctx.principal
-        budgets, rates = self.plan.keys(subject_of(p, ctx.team_id, ctx.route.name, self.names), time.time())
+    def admission(self, ctx: RequestContext) -> Admission | None:
+        """What to ask the backend for this request (None: no budget or limit applies)."""
+        now = time.time()
+        budgets, rates = self.plan.keys(subject_of(ctx.principal, ctx.team_id, ctx.route.name, self.names), now)
         if not budgets and not rates:
-            return
+            return None
         input_upper = input_upper_bound(ctx)
         max_out = requested_max_output(ctx)
-        reserve = self.worst_case(ctx, input_upper, max_out) if budgets else 0
+        reserve = self.worst_case(ctx, input_upper, max_out, now) if budgets else 0
         tokens = input_upper + (max_out or DEFAULT_MAX_OUTPUT)
-        res = await self.backend.admit(Admission(ctx.request_id, budgets, reserve, rates, tokens, self.ttl_s))
+        return Admission(ctx.request_id, budgets, reserve, rates, tokens, self.ttl_s)
+
+    def admitted(self, ctx: RequestContext, a: Admission, res: Admitted | Refused) -> None:
         if type(res) is Refused:
-            raise self._refusal(ctx, res, reserve)
+            raise self._refusal(ctx, res, a.reserve_nano)
         assert isinstance(res, Admitted)
         state = ctx.state
         if state is None:
             state = ctx.state = {}
-        state["limits"] = (res.ticket, reserve, tokens)
-        headers = rate_headers(res)
-        if headers:
-            ctx.extra_headers = (ctx.extra_headers or []) + headers
+        state["limits"] = (res.ticket, a.reserve_nano, a.tokens)
+        if res.rates:
+            headers = rate_headers(res)
+            ctx.extra_headers = headers if ctx.extra_headers is None else ctx.extra_headers + headers
+
+    async def on_request(self, ctx: RequestContext) -> None:
+        a = self.admission(ctx)
+        if a is not None:
+            self.admitted(ctx, a, await self.backend.admit(a))
 
     def _refusal(self, ctx: RequestContext, r: Refused, reserve: int) -> GatewayError:
         who = f" ({r.instance})" if r.instance else ""
@@ -161,16 +187,25 @@ class Limits:
             retry_after=r.retry_after_s or 1.0, code=f"rate_limit_{r.kind}",
         )
 
-    def on_complete(self, ctx: RequestContext) -> None:
+    @staticmethod
+    def settlement(ctx: RequestContext) -> tuple[str, int, int] | None:
+        """(ticket, actual cost, actual tokens) for a request that was admitted."""
         st = ctx.state
         held = st.get("limits") if st is not None else None
         if held is None:
-            return
-        ticket, reserve, tokens = held
+            return None
+        ticket, _, tokens = held
         # meter has priced it (a cut stream at its reservation); unpriced or unanswered: 0.
         actual = ctx.cost_nano if ctx.cost_nano is not None else 0
         u = ctx.usage
         used_tokens = (u.input_tokens + u.output_tokens) if u is not None else (tokens if ctx.response_started else 0)
+        return ticket, actual, used_tokens
+
+    def on_complete(self, ctx: RequestContext) -> None:
+        s = self.settlement(ctx)
+        if s is None:
+            return
+        ticket, actual, used_tokens = s
         # Off the response path: the client has its answer; the settlement follows.
         task = asyncio.get_running_loop().create_task(self._complete(ticket, actual, used_tokens))
         self._pending.add(task)
@@ -188,3 +223,22 @@ class Limits:
     async def drain(self, timeout: float = 10.0) -> None:
         if self._pending:
             await asyncio.wait(set(self._pending), timeout=timeout)
+
+
+class LimitsLocal(Limits):
+    """The in-process backend: admission and settlement are plain calls (no coroutine, no
+    task per request); the same decisions as the shared backend."""
+
+    __slots__ = ()
+
+    def on_request(self, ctx: RequestContext) -> None:  # type: ignore[override]
+        a = self.admission(ctx)
+        if a is not None:
+            self.admitted(ctx, a, self.backend.admit_now(a))
+
+    def on_complete(self, ctx: RequestContext) -> None:
+        s = self.settlement(ctx)
+        if s is None:
+            return
+        for c in self.backend.complete_now(*s).crossed:
+            self.on_crossed(c)
