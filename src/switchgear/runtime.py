@@ -7,6 +7,7 @@ flight keep the snapshot they started with.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from functools import partial
 from types import ModuleType
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from switchgear.config.schema import Config, DeploymentConfig, ModelConfig, Prov
 from switchgear.limits.plan import LimitsPlan
 from switchgear.pricing.catalog import PriceCatalog
 from switchgear.services import Services, config_only
+from switchgear.stages.quota import Quotas
 from switchgear.stages.authenticate import Authenticate, AuthenticateLive
 from switchgear.providers.catalog import Vendor, auth_headers, load_catalog
 from switchgear.providers.formats import anthropic_messages, bedrock_converse, gemini, openai_chat
@@ -54,6 +56,7 @@ class Runtime:
     retry_budget: RetryBudget
     catalog: PriceCatalog  # prices (bundled + config) for metering and worst cases
     limits_plan: LimitsPlan  # which budgets and rate limits apply to whom
+    quotas: Any = None  # stages.quota.Quotas: deployment quotas, checked per attempt
 
     def reachable(self, route: ModelRoute) -> tuple[Deployment, ...]:
         """Every deployment that may answer a request for ``route``: its own, then its
@@ -308,6 +311,11 @@ def build_runtime(
             routes.append(route)
     if services is None:
         services = previous.services if previous is not None else config_only(cfg)
+    plan = LimitsPlan(cfg.limits)
+    quotas = Quotas(plan, services.limits, cfg.limits.reservation_ttl_s) if (
+        plan.deployment_rates and services.limits is not None) else None
+    if quotas is not None:
+        services.limit_stages.append(quotas)  # its settlements are drained on shutdown
     else:  # a reload: the config's own keys may have changed
         services.directory.config_keys = config_key_table(cfg.auth.keys)
     auth_cls = AuthenticateLive if services.live else Authenticate
@@ -322,5 +330,6 @@ def build_runtime(
         breakers=_breakers(cfg, previous),
         retry_budget=previous.retry_budget if previous is not None else RetryBudget(),
         catalog=PriceCatalog.build(cfg.pricing, cfg.source),
-        limits_plan=LimitsPlan(cfg.limits),
+        limits_plan=plan,
+        quotas=quotas,
     )

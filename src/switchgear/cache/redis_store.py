@@ -24,6 +24,7 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -86,6 +87,10 @@ class RedisStore:
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0),
+            # redis-py 8's maintenance notifications (on by default, "auto") make a pooled
+            # connection skip its liveness check: after a Redis restart every stale one
+            # would fail once. Off: stale connections are noticed and replaced.
+            maint_notifications_config=MaintNotificationsConfig(enabled=False),
         )
         return cls(Redis.from_pool(pool), prefix, max_entry_bytes, **kwargs)
 

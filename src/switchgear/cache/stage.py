@@ -149,6 +149,8 @@ class ResponseCache:
             ("age", str(age)),
             _FREE,
         ]
+        if ctx.extra_headers:  # rate-limit headers: a hit counts against the limits too
+            headers += ctx.extra_headers
         responder = ctx.responder
         if entry.stream:
             headers.append(_NO_CACHE)

@@ -147,6 +147,23 @@ class Dispatch(Attempts):
         before the first byte went out (errors after it end the stream in-band)."""
         ctx.attempts += 1
         ctx.deployment = dep
+        quotas = self.routing.quotas
+        held = None
+        if quotas is not None:
+            try:
+                held = await quotas.admit(ctx, dep)
+            except GatewayError as e:  # the deployment's quota is spent (or limits unreachable)
+                if breaker is not None:
+                    breaker.release(now())  # says nothing about the deployment's health
+                ctx.failures.append((dep.name, e.code))
+                return e
+        try:
+            return await self._send(ctx, dep, breaker, responder)
+        finally:
+            if held is not None:
+                quotas.complete(held, ctx)
+
+    async def _send(self, ctx: RequestContext, dep: Deployment, breaker: Any, responder: Any) -> GatewayError | None:
         health = self.routing.health.get(dep.name)
         if health is not None:
             health.started()

@@ -18,7 +18,8 @@ from typing import Any
 
 from switchgear.core.context import RequestContext
 from switchgear.pricing.catalog import PriceCatalog
-from switchgear.pricing.price import cost_nano
+from switchgear.pricing.price import cost_nano, worst_case_nano
+from switchgear.stages.limits import DEFAULT_MAX_OUTPUT, input_upper_bound, requested_max_output
 from switchgear.spend.record import SpendRecord
 
 log = logging.getLogger("switchgear.meter")
@@ -35,6 +36,19 @@ class Meter:
 
     def on_request(self, ctx: RequestContext) -> None:
         pass
+
+    def worst_case(self, ctx: RequestContext) -> int | None:
+        """The most the answering deployment can bill for this request (None: unpriced)."""
+        dep = ctx.deployment
+        if dep is None:
+            return None
+        t = dep.target
+        model = ctx.upstream_model if ctx.upstream_model and dep in ctx.route.deployments else t.model
+        price = self.catalog.lookup(t.vendor, model, time.time())
+        if price is None:
+            return None
+        out = requested_max_output(ctx) or price.max_output_tokens or DEFAULT_MAX_OUTPUT
+        return worst_case_nano(price, input_upper_bound(ctx), out)
 
     def on_complete(self, ctx: RequestContext) -> None:
         if ctx.rule is None:
@@ -59,8 +73,10 @@ class Meter:
                 cost = cost_nano(price, u)
             estimated = u.estimated
         elif ctx.response_started:
+            # Cut before the upstream reported usage: the provider bills what it generated,
+            # which we cannot see; charge the worst case (the reservation when there was one).
             held = st.get("limits") if st is not None else None
-            cost = held[1] if held is not None else None
+            cost = held[1] if held is not None and held[1] else self.worst_case(ctx)
             estimated = True
         else:
             cost = 0
