@@ -27,6 +27,7 @@ import hashlib
 import msgspec
 from redis import exceptions as rx
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -127,6 +128,10 @@ class RedisBackend:
             socket_timeout=None,
             socket_connect_timeout=self._timeout,
             retry=Retry(NoBackoff(), 0),
+            # redis-py 8's maintenance notifications (on by default, "auto") make a pooled
+            # connection skip its liveness check: after a Redis restart every stale one
+            # would fail once and look like an outage. Off: stale ones are replaced.
+            maint_notifications_config=MaintNotificationsConfig(enabled=False),
         )
         self._redis = Redis(connection_pool=self._pool)
         self._admit_script = _Script(lua.ADMIT)
