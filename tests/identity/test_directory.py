@@ -95,7 +95,7 @@ async def test_lookups_never_touch_the_store(two, store_url: str) -> None:  # ty
     auth = AuthenticateLive(d)
     await _next_request(auth, secret)
     await d.db.close()  # the gateway's store connection is gone …
-    d._probe = None  # … SQLite's change probe too (the store being down is the point)
+    await d.stop()  # … and its change watchers too (the store being down is the point)
     for _ in range(100):  # … and keys still verify, from memory
         assert (await auth.resolve({"x-api-key": secret})).name == "alice"
 

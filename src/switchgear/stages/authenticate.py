@@ -13,7 +13,6 @@ organisation; authorize then holds the request to the intersection of both right
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from switchgear.core.context import RequestContext
@@ -83,8 +82,7 @@ class AuthenticateLive(Authenticate):
 
     async def fresh(self) -> None:
         d = self.directory
-        d.probe(time.monotonic())
-        if d.stale:
+        if d.stale:  # set by the store watcher: a change landed since the snapshot
             await d.load()
 
     async def delegate(self, p: Principal, headers: dict[str, str]) -> Principal:
